@@ -1,0 +1,32 @@
+//! # detaux-kernels
+//!
+//! The hot loops of detaux, written on plain slices with explicit shapes and strides. Nothing
+//! here knows about tensors, tapes or gradients: the `detaux` crate builds those on top.
+//! This is the only crate of the workspace allowed `unsafe` (for the `matrixmultiply` calls);
+//! every `unsafe` block carries a `// SAFETY:` comment.
+//!
+//! ## Modules
+//! - [`float`]: the [`Float`] element trait (implemented for `f32` and `f64`).
+//! - [`par`]: the [`Par`] parallelism argument taken by every kernel.
+//! - [`gemm`]: `C ← α·A·B + β·C` over strided slices, via `matrixmultiply`, split over rows of C.
+//! - [`conv`]: 2-D convolution and transposed convolution, forward and both backward passes
+//!   (im2col/col2im + gemm), with a direct-loop oracle in [`conv::reference`].
+//! - [`reduce`]: blocked, deterministic sums and dot products.
+//! - [`adam`]: the fused Adam/AdamW parameter update.
+//!
+//! ## Determinism
+//! Every kernel gives bitwise-identical results for any [`Par`] value and any rayon pool size:
+//! work is split over *outputs* only (rows of C, images of a batch, fixed blocks of a
+//! reduction), each output is computed by one sequential loop, and partial results are combined
+//! in a fixed order. Results may differ between machines when `matrixmultiply` picks a different
+//! SIMD kernel (e.g. FMA vs. no FMA); they never differ between thread counts.
+
+pub mod adam;
+pub mod conv;
+pub mod float;
+pub mod gemm;
+pub mod par;
+pub mod reduce;
+
+pub use float::Float;
+pub use par::Par;

@@ -1,0 +1,50 @@
+//! The `detaux` command-line tool.
+//!
+//! Each subcommand lives in its own module with an `Args` struct (clap derive) and a
+//! `run(&Args) -> Result<()>`. Errors are printed by [`main`] as one line
+//! (`error: <what is wrong>`) with exit code 2; progress goes to stderr, results to files.
+
+pub mod info;
+
+use clap::{Parser, Subcommand};
+
+/// Detaux: discover an auxiliary task from disentangled latents and learn it beside the
+/// principal task (deterministic, CPU).
+#[derive(Parser, Debug)]
+#[command(name = "detaux", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Print version, features, threads and the determinism contract.
+    Info(info::InfoArgs),
+}
+
+/// Parses the command line, runs the subcommand, prints a one-line error on failure.
+/// Returns the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            // clap prints usage/help itself; --help and --version are not failures.
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let result = match &cli.command {
+        Command::Info(a) => info::run(a),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
+            2
+        }
+    }
+}

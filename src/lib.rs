@@ -1,0 +1,36 @@
+//! # detaux
+//!
+//! A from-scratch, CPU-only, deterministic implementation of *Detaux* ("Disentangled Latent
+//! Spaces Facilitate Data-Driven Auxiliary Learning", Skenderi et al., arXiv 2310.09278):
+//! discover an auxiliary classification task from data and train it beside the principal task.
+//!
+//! The numeric core (reverse-mode autodiff, layers, optimizers, losses, clustering) is written
+//! here on `ndarray`, `matrixmultiply`, `rayon`, `rand` and `rand_distr`; hot loops live in the
+//! `detaux-kernels` crate.
+//!
+//! ## Determinism contract
+//! The same seed and inputs give bitwise-identical outputs at any thread count:
+//! - every random draw comes from a stream of one master seed ([`rng::SeedTree`], ChaCha8);
+//! - kernels split work over outputs, never over a reduction axis, and combine partial results
+//!   in a fixed order ([`par`]);
+//! - autodiff walks a flat, creation-ordered tape, so gradient accumulation order is fixed.
+//!
+//! Results may differ between machines whose `matrixmultiply` picks another SIMD kernel.
+//!
+//! ## Features
+//! - `cli` (default): the `detaux` binary and its I/O edges (clap, indicatif, serde_json, png,
+//!   flate2). `default-features = false` keeps only the numeric core.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod io;
+pub mod par;
+pub mod rng;
+
+#[cfg(feature = "cli")]
+pub mod cli;
+
+pub use detaux_kernels as kernels;
+pub use error::{Error, Result};
