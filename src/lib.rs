@@ -28,6 +28,7 @@ pub mod error;
 pub mod io;
 pub mod par;
 pub mod rng;
+pub mod viz;
 
 #[cfg(feature = "cli")]
 pub mod cli;
