@@ -24,8 +24,11 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod autodiff;
 pub mod error;
 pub mod io;
+pub mod nn;
+pub mod optim;
 pub mod par;
 pub mod rng;
 pub mod viz;

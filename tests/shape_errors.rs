@@ -1,0 +1,121 @@
+//! Every public op given mismatched shapes returns `Error::Shape` naming the op and both shapes.
+
+use detaux::autodiff::ops::shape::{concat, stack};
+use detaux::autodiff::{Tape, Var};
+use detaux::error::{Error, Result};
+use ndarray::{ArrayD, IxDyn};
+
+fn t<'t>(tape: &'t Tape<f32>, shape: &[usize]) -> Var<'t, f32> {
+    tape.leaf(ArrayD::zeros(IxDyn(shape)))
+}
+
+/// Asserts a shape error from `op` whose message contains every string in `parts`.
+fn expect_shape_err(r: Result<Var<'_, f32>>, op: &str, parts: &[&str]) {
+    match r {
+        Err(e @ Error::Shape { .. }) => {
+            let msg = e.to_string();
+            assert!(msg.starts_with(&format!("{op}:")), "message {msg:?} does not name {op}");
+            for p in parts {
+                assert!(msg.contains(p), "message {msg:?} lacks {p:?}");
+            }
+        }
+        Err(e) => panic!("{op}: expected a shape error, got {e}"),
+        Ok(v) => panic!("{op}: expected a shape error, got shape {:?}", v.shape()),
+    }
+}
+
+#[test]
+fn binary_ops() {
+    let tape = Tape::new();
+    let (a, b) = (t(&tape, &[2, 3]), t(&tape, &[4]));
+    expect_shape_err(a.add(b), "add", &["[2, 3]", "[4]"]);
+    expect_shape_err(a.sub(b), "sub", &["[2, 3]", "[4]"]);
+    expect_shape_err(a.mul(b), "mul", &["[2, 3]", "[4]"]);
+    expect_shape_err(a.div(b), "div", &["[2, 3]", "[4]"]);
+    expect_shape_err(a.mse(t(&tape, &[3, 2])), "mse", &["[2, 3]", "[3, 2]"]);
+}
+
+#[test]
+fn matmul_linear_cdist() {
+    let tape = Tape::new();
+    expect_shape_err(t(&tape, &[2, 3]).matmul(t(&tape, &[4, 5])), "matmul", &["[2, 3]", "[4, 5]"]);
+    expect_shape_err(t(&tape, &[2, 2, 3]).matmul(t(&tape, &[3, 3, 1])), "matmul", &["[2, 2, 3]", "[3, 3, 1]"]);
+    expect_shape_err(t(&tape, &[2, 3]).matmul(t(&tape, &[2, 3, 1])), "matmul", &["[2, 3]", "[2, 3, 1]"]);
+    expect_shape_err(t(&tape, &[2, 3]).linear(t(&tape, &[4, 5]), None), "linear", &["[2, 3]", "[4, 5]"]);
+    expect_shape_err(t(&tape, &[2, 3]).linear(t(&tape, &[4, 3]), Some(t(&tape, &[5]))), "linear", &["[5]", "[4, 3]"]);
+    expect_shape_err(t(&tape, &[2, 3]).cdist(t(&tape, &[2, 4])), "cdist", &["[2, 3]", "[2, 4]"]);
+}
+
+#[test]
+fn convolutions() {
+    let tape = Tape::new();
+    let x = t(&tape, &[1, 3, 8, 8]);
+    expect_shape_err(
+        x.conv2d(t(&tape, &[4, 2, 3, 3]), None, [1, 1], [0, 0]),
+        "conv2d",
+        &["[1, 3, 8, 8]", "[4, 2, 3, 3]"],
+    );
+    expect_shape_err(
+        x.conv2d(t(&tape, &[4, 3, 9, 9]), None, [1, 1], [0, 0]),
+        "conv2d",
+        &["[1, 3, 8, 8]", "[4, 3, 9, 9]"],
+    );
+    expect_shape_err(x.conv2d(t(&tape, &[4, 3, 3, 3]), None, [0, 1], [0, 0]), "conv2d", &["stride"]);
+    expect_shape_err(
+        x.conv2d(t(&tape, &[4, 3, 3, 3]), Some(t(&tape, &[3])), [1, 1], [0, 0]),
+        "conv2d",
+        &["[3]", "[4]"],
+    );
+    expect_shape_err(
+        x.conv_transpose2d(t(&tape, &[4, 2, 3, 3]), None, [1, 1], [0, 0], [0, 0]),
+        "conv_transpose2d",
+        &["[1, 3, 8, 8]", "[4, 2, 3, 3]"],
+    );
+    expect_shape_err(
+        x.conv_transpose2d(t(&tape, &[3, 2, 3, 3]), None, [2, 2], [0, 0], [2, 0]),
+        "conv_transpose2d",
+        &["output padding"],
+    );
+    expect_shape_err(
+        t(&tape, &[3, 8, 8]).conv2d(t(&tape, &[4, 3, 3, 3]), None, [1, 1], [0, 0]),
+        "conv2d",
+        &["[3, 8, 8]"],
+    );
+}
+
+#[test]
+fn shape_ops() {
+    let tape = Tape::new();
+    let x = t(&tape, &[2, 3]);
+    expect_shape_err(x.reshape(&[4, 2]), "reshape", &["[2, 3]", "[4, 2]"]);
+    expect_shape_err(x.permute(&[0, 0]), "permute", &["[0, 0]", "[2, 3]"]);
+    expect_shape_err(x.transpose(0, 2), "transpose", &["[2, 3]"]);
+    expect_shape_err(x.slice(1, 2, 5), "slice", &["2..5", "[2, 3]"]);
+    expect_shape_err(x.select(0, 2), "select", &["[2, 3]"]);
+    expect_shape_err(x.index_select(1, &[0, 3]), "index_select", &["3", "[2, 3]"]);
+    let idx = ArrayD::<usize>::zeros(IxDyn(&[3, 3]));
+    expect_shape_err(x.gather(1, &idx), "gather", &["[3, 3]", "[2, 3]"]);
+    expect_shape_err(concat(&[x, t(&tape, &[3, 3])], 1), "concat", &["[2, 3]", "[3, 3]"]);
+    expect_shape_err(stack(&[x, t(&tape, &[3, 2])], 0), "stack", &["[2, 3]", "[3, 2]"]);
+    expect_shape_err(x.flatten(2), "flatten", &["[2, 3]"]);
+}
+
+#[test]
+fn reductions_and_losses() {
+    let tape = Tape::new();
+    let x = t(&tape, &[2, 3]);
+    expect_shape_err(x.sum_axes(&[2], false), "sum_axes", &["[2, 3]"]);
+    expect_shape_err(x.sum_axes(&[1, 1], false), "sum_axes", &["[2, 3]"]);
+    expect_shape_err(x.mean_axes(&[5], false), "mean_axes", &["[2, 3]"]);
+    expect_shape_err(x.max_axis(2, false), "max_axis", &["[2, 3]"]);
+    expect_shape_err(x.softmax(2), "softmax", &["[2, 3]"]);
+    expect_shape_err(x.log_softmax(3), "log_softmax", &["[2, 3]"]);
+    expect_shape_err(x.cross_entropy(&[0, 1, 2]), "cross_entropy", &["[2, 3]", "3 targets"]);
+    assert!(matches!(x.cross_entropy(&[0, 3]), Err(Error::InvalidData(_))));
+    assert!(matches!(x.argmax(2), Err(Error::Shape { op: "argmax", .. })));
+    // backward needs a one-element loss
+    match tape.backward(x) {
+        Err(e @ Error::Shape { .. }) => assert!(e.to_string().contains("[2, 3]")),
+        _ => panic!("backward on a non-scalar must be a shape error"),
+    }
+}
