@@ -4,6 +4,7 @@
 //! `run(&Args) -> Result<()>`. Errors are printed by [`main`] as one line
 //! (`error: <what is wrong>`) with exit code 2; progress goes to stderr, results to files.
 
+pub mod demo;
 pub mod info;
 
 use clap::{Parser, Subcommand};
@@ -21,6 +22,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Train a small conv autoencoder on procedural images and print its loss falling.
+    Demo(demo::DemoArgs),
     /// Print version, features, threads and the determinism contract.
     Info(info::InfoArgs),
 }
@@ -38,6 +41,7 @@ pub fn main() -> i32 {
         }
     };
     let result = match &cli.command {
+        Command::Demo(a) => demo::run(a),
         Command::Info(a) => info::run(a),
     };
     match result {

@@ -88,5 +88,5 @@ pub trait Forward<T: Element> {
 }
 
 /// A layer usable in [`Sequential`].
-pub trait Layer<T: Element>: Module<T> + Forward<T> {}
-impl<T: Element, L: Module<T> + Forward<T>> Layer<T> for L {}
+pub trait Layer<T: Element>: Module<T> + Forward<T> + Send + Sync {}
+impl<T: Element, L: Module<T> + Forward<T> + Send + Sync> Layer<T> for L {}
