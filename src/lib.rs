@@ -28,10 +28,13 @@ pub mod autodiff;
 pub mod demo;
 pub mod error;
 pub mod io;
+pub mod losses;
+pub mod models;
 pub mod nn;
 pub mod optim;
 pub mod par;
 pub mod rng;
+pub mod stage1;
 pub mod viz;
 
 #[cfg(feature = "cli")]

@@ -1,0 +1,162 @@
+//! The Detaux disentanglement autoencoder (reference `BasicModel` with SimpleConv64).
+//!
+//! `x: [n, c, 64, 64]` → encoder `f` → `z = f(x): [n, d]` → K projectors
+//! `s_k = p_k(z) = W2_k·relu(W1_k·z + b1_k) + b2_k: [n, d]` (all in the same `R^d`) →
+//! aggregation `z̃ = Σ_k s_k` → decoder `x̂ = g(z̃): [n, c, 64, 64]`.
+//!
+//! The K codes are kept stacked as one tensor `S: [K, n, d]` ([`SubspaceCodes`]), which is the
+//! layout every loss works on.
+
+use super::simpleconv::{simple_conv64_decoder, simple_conv64_encoder};
+use crate::autodiff::ops::shape::stack;
+use crate::autodiff::{Element, Var};
+use crate::error::{Error, Result};
+use crate::nn::{Forward, Linear, Mode, Module, Param, Sequential};
+use crate::rng::Rng;
+
+/// Sizes of the model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModelConfig {
+    /// Image channels (1 or 3). Default 3.
+    pub channels: usize,
+    /// Latent width `d`. Default 10 (reference `latentdim`).
+    pub latent_dim: usize,
+    /// Number of subspaces `K`. Default 10 (reference `n_latent_factors`).
+    pub n_subspaces: usize,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig { channels: 3, latent_dim: 10, n_subspaces: 10 }
+    }
+}
+
+impl ModelConfig {
+    /// Checks the sizes.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParam`]: channels must be 1 or 3, `d ≥ 1`, `K ≥ 2` (subspace 0 is the
+    /// principal one, at least one more is needed for the auxiliary task).
+    pub fn validate(&self) -> Result<()> {
+        if self.channels != 1 && self.channels != 3 {
+            return Err(Error::param("channels", format!("must be 1 or 3, got {}", self.channels)));
+        }
+        if self.latent_dim == 0 {
+            return Err(Error::param("latent_dim", "must be >= 1, got 0"));
+        }
+        if self.n_subspaces < 2 {
+            return Err(Error::param("n_subspaces", format!("must be >= 2, got {}", self.n_subspaces)));
+        }
+        Ok(())
+    }
+}
+
+/// The K subspace codes of a batch, stacked: `[K, n, d]`.
+pub type SubspaceCodes<'t, T> = Var<'t, T>;
+
+/// Encoder, K projectors, decoder.
+pub struct DisentangleModel<T: Element> {
+    /// Sizes.
+    pub config: ModelConfig,
+    /// SimpleConv64 encoder, parameters `"encoder.*"`.
+    pub encoder: Sequential<T>,
+    /// Projector `k`: `(first, second)` linear layers, parameters `"projector{k}.fc{1,2}.*"`.
+    pub projectors: Vec<(Linear<T>, Linear<T>)>,
+    /// SimpleConv64 decoder, parameters `"decoder.*"`.
+    pub decoder: Sequential<T>,
+}
+
+impl<T: Element> DisentangleModel<T> {
+    /// A freshly initialised model (encoder, then projectors 0..K, then decoder, each with
+    /// PyTorch-default init, drawn in that order from `rng`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParam`] for an invalid config.
+    pub fn new(config: ModelConfig, rng: &mut Rng) -> Result<Self> {
+        config.validate()?;
+        let d = config.latent_dim;
+        let encoder = simple_conv64_encoder("encoder", config.channels, d, rng);
+        let projectors = (0..config.n_subspaces)
+            .map(|k| {
+                let a = Linear::new(&format!("projector{k}.fc1"), d, d, true, rng);
+                let b = Linear::new(&format!("projector{k}.fc2"), d, d, true, rng);
+                (a, b)
+            })
+            .collect();
+        let decoder = simple_conv64_decoder("decoder", config.channels, d, rng);
+        Ok(DisentangleModel { config, encoder, projectors, decoder })
+    }
+
+    /// `x: [n, c, 64, 64] → z: [n, d]`.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if `x` is not `[n, c, 64, 64]`.
+    pub fn encode<'t>(&self, x: Var<'t, T>) -> Result<Var<'t, T>> {
+        let s = x.shape();
+        if s.len() != 4 || s[1] != self.config.channels || s[2] != 64 || s[3] != 64 {
+            return Err(Error::shape(
+                "DisentangleModel::encode",
+                format!("input {s:?} must be [n, {}, 64, 64]", self.config.channels),
+            ));
+        }
+        self.encoder.forward(x, &mut Mode::Eval)
+    }
+
+    /// `z: [n, d] → S: [K, n, d]` (the K projections).
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if `z` is not `[n, d]`.
+    pub fn project<'t>(&self, z: Var<'t, T>) -> Result<SubspaceCodes<'t, T>> {
+        let codes = self
+            .projectors
+            .iter()
+            .map(|(a, b)| b.forward(a.forward(z, &mut Mode::Eval)?.relu(), &mut Mode::Eval))
+            .collect::<Result<Vec<_>>>()?;
+        stack(&codes, 0)
+    }
+
+    /// `S: [K, n, d] → z̃ = Σ_k S[k]: [n, d]`.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if `S` is not 3-D.
+    pub fn aggregate<'t>(&self, codes: SubspaceCodes<'t, T>) -> Result<Var<'t, T>> {
+        codes.sum_axes(&[0], false)
+    }
+
+    /// `z̃: [n, d] → x̂: [n, c, 64, 64]` (no output activation).
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if `z̃` is not `[n, d]`.
+    pub fn decode<'t>(&self, z: Var<'t, T>) -> Result<Var<'t, T>> {
+        self.decoder.forward(z, &mut Mode::Eval)
+    }
+
+    /// Full pass: returns `(S: [K, n, d], x̂: [n, c, 64, 64])`.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if `x` is not `[n, c, 64, 64]`.
+    pub fn forward<'t>(&self, x: Var<'t, T>) -> Result<(SubspaceCodes<'t, T>, Var<'t, T>)> {
+        let codes = self.project(self.encode(x)?)?;
+        let recon = self.decode(self.aggregate(codes)?)?;
+        Ok((codes, recon))
+    }
+}
+
+impl<T: Element> Module<T> for DisentangleModel<T> {
+    fn visit_params<'a>(&'a self, f: &mut dyn FnMut(&'a Param<T>)) {
+        self.encoder.visit_params(f);
+        for (a, b) in &self.projectors {
+            a.visit_params(f);
+            b.visit_params(f);
+        }
+        self.decoder.visit_params(f);
+    }
+    fn visit_params_mut(&mut self, f: &mut dyn FnMut(&mut Param<T>)) {
+        self.encoder.visit_params_mut(f);
+        for (a, b) in &mut self.projectors {
+            a.visit_params_mut(f);
+            b.visit_params_mut(f);
+        }
+        self.decoder.visit_params_mut(f);
+    }
+}
