@@ -1,6 +1,8 @@
 //! Finite-difference (f64) gradient tests of each stage-1 loss term, plus value checks of the
 //! oracle selection and the schedules.
 
+#![allow(clippy::cloned_ref_to_slice_refs, clippy::needless_range_loop)]
+
 use detaux::autodiff::gradcheck::{check, GradCheck};
 use detaux::autodiff::{Tape, Tensor};
 use detaux::losses::{
