@@ -34,6 +34,9 @@ pub const SPEC_HELP: &str = "SPEC forms:
   npy:DIR              DIR/images.npy (uint8 [n,h,w] or [n,h,w,c]) + DIR/labels.npy (int [n] or
                        [n,k]) + optional DIR/factors.txt ('name cardinality' per line)";
 
+/// The SPEC forms on one line (for error messages).
+pub const SPEC_FORMS: &str = "digits, shapes3d-synth[:N], dsprites-synth[:N], mnist:DIR, cifar10:DIR, npy:DIR";
+
 /// A parsed SPEC (see the module docs).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DatasetSpec {
@@ -60,7 +63,7 @@ pub enum DatasetSpec {
 impl std::str::FromStr for DatasetSpec {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        let bad = |why: String| Error::param("--dataset", format!("{why}\n{SPEC_HELP}"));
+        let bad = |why: String| Error::param("--dataset", format!("{why}; valid forms: {SPEC_FORMS} (see --help)"));
         let (head, arg) = match s.split_once(':') {
             Some((h, a)) => (h, Some(a)),
             None => (s, None),

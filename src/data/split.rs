@@ -38,15 +38,37 @@ fn check_indices(indices: &[usize], n: usize) -> Result<()> {
     }
 }
 
+/// Checks a test fraction: `0 < f < 1`.
+///
+/// # Errors
+/// [`Error::InvalidParam`] named `test_fraction`.
+pub fn check_test_fraction(f: f64) -> Result<()> {
+    if f > 0.0 && f < 1.0 {
+        Ok(())
+    } else {
+        Err(Error::param("test_fraction", format!("must be in (0, 1), got {f}")))
+    }
+}
+
+/// Checks a train fraction: `0 < f <= 1`.
+///
+/// # Errors
+/// [`Error::InvalidParam`] named `train_fraction`.
+pub fn check_train_fraction(f: f64) -> Result<()> {
+    if f > 0.0 && f <= 1.0 {
+        Ok(())
+    } else {
+        Err(Error::param("train_fraction", format!("must be in (0, 1], got {f}")))
+    }
+}
+
 /// Stratified seeded split of `indices` by `labels` (see the module docs).
 ///
 /// # Errors
 /// [`Error::InvalidParam`] named `test_fraction` unless `0 < test_fraction < 1`, or named
 /// `indices` if empty or out of range of `labels`.
 pub fn stratified_split(indices: &[usize], labels: &[usize], test_fraction: f64, seeds: &SeedTree) -> Result<Split> {
-    if !(test_fraction > 0.0 && test_fraction < 1.0) {
-        return Err(Error::param("test_fraction", format!("must be in (0, 1), got {test_fraction}")));
-    }
+    check_test_fraction(test_fraction)?;
     check_indices(indices, labels.len())?;
     let node = seeds.child("stratified_split");
     let (mut train, mut test) = (Vec::new(), Vec::new());
@@ -72,9 +94,7 @@ pub fn stratified_split(indices: &[usize], labels: &[usize], test_fraction: f64,
 /// [`Error::InvalidParam`] named `train_fraction` unless `0 < fraction <= 1`, or named
 /// `indices` if `train` is empty or out of range of `labels`.
 pub fn train_fraction(train: &[usize], labels: &[usize], fraction: f64, seeds: &SeedTree) -> Result<Vec<usize>> {
-    if !(fraction > 0.0 && fraction <= 1.0) {
-        return Err(Error::param("train_fraction", format!("must be in (0, 1], got {fraction}")));
-    }
+    check_train_fraction(fraction)?;
     check_indices(train, labels.len())?;
     let node = seeds.child("train_fraction");
     let mut out = Vec::new();
