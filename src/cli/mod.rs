@@ -5,7 +5,9 @@
 //! (`error: <what is wrong>`) with exit code 2; progress goes to stderr, results to files.
 
 pub mod demo;
+pub mod generate;
 pub mod info;
+pub mod inspect;
 
 use clap::{Parser, Subcommand};
 
@@ -26,6 +28,10 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Print version, features, threads and the determinism contract.
     Info(info::InfoArgs),
+    /// Write a procedural dataset (shapes3d, dsprites) as NPY files plus a PNG contact sheet.
+    Generate(generate::GenerateArgs),
+    /// Load a dataset SPEC and print its size, shape, value range, factors and split sizes.
+    Inspect(inspect::InspectArgs),
 }
 
 /// Parses the command line, runs the subcommand, prints a one-line error on failure.
@@ -43,6 +49,8 @@ pub fn main() -> i32 {
     let result = match &cli.command {
         Command::Demo(a) => demo::run(a),
         Command::Info(a) => info::run(a),
+        Command::Generate(a) => generate::run(a),
+        Command::Inspect(a) => inspect::run(a),
     };
     match result {
         Ok(()) => 0,

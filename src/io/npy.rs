@@ -102,7 +102,7 @@ pub fn write_npy<T: NpyElement>(path: &Path, shape: &[usize], data: &[T]) -> Res
     let prefix = MAGIC.len() + 2 + len_bytes;
     let total = (prefix + dict.len() + 1).div_ceil(64) * 64;
     let hlen = total - prefix;
-    let mut out = Vec::with_capacity(total + data.len() * 8);
+    let mut out = Vec::with_capacity(total);
     out.extend_from_slice(MAGIC);
     out.push(version);
     out.push(0);
@@ -114,10 +114,17 @@ pub fn write_npy<T: NpyElement>(path: &Path, shape: &[usize], data: &[T]) -> Res
     out.extend_from_slice(dict.as_bytes());
     out.resize(total - 1, b' ');
     out.push(b'\n');
-    for &v in data {
-        v.put(&mut out);
-    }
-    super::write_atomic_with(path, |w| w.write_all(&out))
+    // Stream the data in chunks: no second copy of a multi-GB array.
+    super::write_atomic_with(path, |w| {
+        w.write_all(&out)?;
+        let mut buf = Vec::with_capacity(1 << 16);
+        for chunk in data.chunks(1 << 13) {
+            buf.clear();
+            chunk.iter().for_each(|&v| v.put(&mut buf));
+            w.write_all(&buf)?;
+        }
+        Ok(())
+    })
 }
 
 /// Reads an NPY file.
