@@ -5,7 +5,8 @@
 //! multiply-add), so criterion's "elem/s" reads as FLOP/s.
 //!
 //! After the criterion groups, `cargo bench --bench kernels` prints a GFLOP/s summary table
-//! measured with a short fixed-time loop per workload (`DETAUX_BENCH_SUMMARY=0` skips it, any
+//! measured with a short fixed-time loop per workload (wall time per pool size, plus the
+//! 1-thread rate per second of on-CPU time, which is less disturbed by a busy machine) (`DETAUX_BENCH_SUMMARY=0` skips it, any
 //! other value keeps only the workloads whose name contains it).
 //! Targets (issue 2, 2 threads): sgemm 1024³ ≥ 150 GFLOP/s; each conv layer forward+backward
 //! ≥ 40 % of that.
@@ -249,6 +250,11 @@ fn criterion_benches(c: &mut Criterion, pools: &[(usize, ThreadPool)]) {
     }
 }
 
+/// On-CPU time of the calling thread in ns (Linux `/proc/thread-self/schedstat`), if known.
+fn thread_cpu_ns() -> Option<u64> {
+    std::fs::read_to_string("/proc/thread-self/schedstat").ok()?.split_whitespace().next()?.parse().ok()
+}
+
 /// Best-of-3 GFLOP/s of each workload at each pool size, ~0.15 s per measurement.
 fn summary(pools: &[(usize, ThreadPool)], filter: &str) {
     let mut works: Vec<Work> = workloads().into_iter().filter(|w| w.name.contains(filter)).collect();
@@ -257,27 +263,35 @@ fn summary(pools: &[(usize, ThreadPool)], filter: &str) {
     for (t, _) in pools {
         print!(" {:>9}", format!("{t} thr"));
     }
-    println!();
+    println!(" {:>9}", "1 thr CPU");
     let mut sgemm2 = 0.0;
     let mut worst_layer = f64::INFINITY;
     for wk in &mut works {
         print!("{:<52}", wk.name);
+        let mut cpu_gf = None;
         for (t, pool) in pools {
             let run = &mut wk.run;
-            let best = pool.install(|| {
+            let (best, best_cpu) = pool.install(|| {
                 run();
-                let mut best = f64::INFINITY;
+                let (mut best, mut best_cpu) = (f64::INFINITY, f64::INFINITY);
                 for _ in 0..3 {
                     let start = Instant::now();
+                    let cpu0 = thread_cpu_ns();
                     let mut reps = 0u32;
                     while start.elapsed() < Duration::from_millis(150) || reps == 0 {
                         run();
                         reps += 1;
                     }
                     best = best.min(start.elapsed().as_secs_f64() / reps as f64);
+                    if let (Some(a), Some(b)) = (cpu0, thread_cpu_ns()) {
+                        best_cpu = best_cpu.min((b - a) as f64 * 1e-9 / reps as f64);
+                    }
                 }
-                best
+                (best, best_cpu)
             });
+            if *t == 1 && best_cpu.is_finite() {
+                cpu_gf = Some(wk.flops as f64 / best_cpu / 1e9);
+            }
             let gf = wk.flops as f64 / best / 1e9;
             if *t == 2 && wk.group == "sgemm" {
                 sgemm2 = gf;
@@ -287,7 +301,10 @@ fn summary(pools: &[(usize, ThreadPool)], filter: &str) {
             }
             print!(" {gf:>9.1}");
         }
-        println!();
+        match cpu_gf {
+            Some(g) => println!(" {g:>9.1}"),
+            None => println!(" {:>9}", "-"),
+        }
     }
     if sgemm2 > 0.0 && worst_layer.is_finite() {
         println!(

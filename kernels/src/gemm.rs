@@ -8,7 +8,8 @@
 //! ## Parallelism and determinism
 //! With [`Par::Rayon`] the rows of `C` are cut into at most [`MAX_ROW_BLOCKS`] blocks
 //! ([`rows_per_block`], a function of the shape only) and each block is one sequential
-//! `matrixmultiply` call. The reduction axis `k` is never split.
+//! `matrixmultiply` call; a product with fewer than `2·ROW_BLOCK` rows splits its columns the
+//! same way instead. The reduction axis `k` is never split.
 //!
 //! The row split does not change a single bit of the result, so `Par::Seq` (one call) and
 //! `Par::Rayon` (several) agree exactly. Reading `matrixmultiply` 0.3.11 (`gemm.rs`
@@ -21,8 +22,10 @@
 //! laid out from the call's first row in steps of `MR` (and `MC`, a multiple of `MR`); since
 //! every block starts at a multiple of [`ROW_BLOCK`] = 64 (a multiple of every `MR` and `MC`
 //! of the x86 / aarch64 kernels), each row falls in the same kind of tile as in the unsplit
-//! call. `tests/gemm_sweep.rs` checks `Seq` against `Rayon` bitwise at 1, 2 and 4 threads,
-//! with `α ≠ 1`, `β ≠ 0` and `k > kc`.
+//! call. The same holds for column blocks (they start at multiples of 64, a multiple of every
+//! `NR`, and `matrixmultiply`'s `NC` blocks only choose what is packed together).
+//! `kernels/tests/thread_invariance.rs` checks `Seq` against `Rayon` bitwise at 1, 2 and 4
+//! threads, with `α ≠ 1`, `β ≠ 0` and `k > kc`, for row and column splits.
 //!
 //! ```
 //! use detaux_kernels::gemm::{gemm, MatMut, MatRef};
@@ -176,10 +179,17 @@ pub fn gemm<T: Float>(alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: 
     }
     let par = par.for_work(m.saturating_mul(k).saturating_mul(n), MIN_PAR_WORK);
     // Splitting rows of C needs each block to own a disjoint sub-slice: true for row-major-ish
-    // layouts (row_stride >= cols * col_stride). Column-major outputs run sequentially.
+    // layouts (row_stride >= cols * col_stride). Products with few rows split their columns
+    // instead (any layout whose elements are distinct); the rest run sequentially.
     let row_splittable = c.row_stride >= c.cols * c.col_stride.max(1);
-    if par == Par::Seq || m <= ROW_BLOCK || !row_splittable {
+    let distinct = c.col_stride >= 1
+        && (m <= 1 || c.row_stride >= n * c.col_stride || (c.row_stride >= 1 && c.col_stride >= m * c.row_stride));
+    if par == Par::Seq || !((m >= 2 * ROW_BLOCK && row_splittable) || (n >= 2 * ROW_BLOCK && distinct)) {
         gemm_block(alpha, a, 0, m, b, beta, c.data, c.row_stride, c.col_stride);
+        return;
+    }
+    if !(m >= 2 * ROW_BLOCK && row_splittable) {
+        gemm_col_split(alpha, a, b, beta, c);
         return;
     }
     let rs = c.row_stride;
@@ -190,6 +200,68 @@ pub fn gemm<T: Float>(alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: 
         let r0 = blk * block;
         let rows = (m - r0).min(block);
         gemm_block(alpha, a, r0, rows, b, beta, chunk, rs, cs);
+    });
+}
+
+/// A raw pointer that may cross threads: each task writes a disjoint set of elements.
+#[derive(Clone, Copy)]
+struct SharedMut<T>(*mut T);
+// SAFETY: only used by `gemm_col_split`, whose tasks write pairwise disjoint elements of `C`
+// while the owning `&mut` borrow is held by the caller for the whole parallel section.
+unsafe impl<T: Send> Send for SharedMut<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for SharedMut<T> {}
+
+/// Parallel `C ← α·A·B + β·C` over column blocks of `C` ([`rows_per_block`] applied to `n`):
+/// each block is one `matrixmultiply` call on the same rows of `A` and a column block of `B`.
+fn gemm_col_split<T: Float>(alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: MatMut<'_, T>) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    let block = rows_per_block(n);
+    let n_blocks = n.div_ceil(block);
+    let (rs, cs) = (c.row_stride, c.col_stride);
+    assert!(span(m, n, rs, cs) <= c.data.len());
+    if k > 0 {
+        assert!(span(m, k, a.row_stride, a.col_stride) <= a.data.len());
+        assert!(span(k, n, b.row_stride, b.col_stride) <= b.data.len());
+    }
+    let c_ptr = SharedMut(c.data.as_mut_ptr());
+    (0..n_blocks).into_par_iter().for_each(move |blk| {
+        let c_ptr = c_ptr;
+        let j0 = blk * block;
+        let cols = (n - j0).min(block);
+        // SAFETY: the asserts above bound every element addressed through (m, k, n) and the
+        // strides inside its slice, so the column block j0..j0+cols is too. Distinct (i, j)
+        // address distinct elements of C (checked by the caller), so tasks with disjoint
+        // column ranges never write the same element, and none of them aliases `a` or `b`
+        // (C is a unique borrow held across the whole `for_each`).
+        unsafe {
+            let c_blk = c_ptr.0.add(j0 * cs);
+            if k == 0 {
+                for i in 0..m {
+                    for j in 0..cols {
+                        let e = c_blk.add(i * rs + j * cs);
+                        *e = if beta == T::ZERO { T::ZERO } else { beta * *e };
+                    }
+                }
+                return;
+            }
+            T::gemm_raw(
+                m,
+                k,
+                cols,
+                alpha,
+                a.data.as_ptr(),
+                a.row_stride as isize,
+                a.col_stride as isize,
+                b.data.as_ptr().add(j0 * b.col_stride),
+                b.row_stride as isize,
+                b.col_stride as isize,
+                beta,
+                c_blk,
+                rs as isize,
+                cs as isize,
+            );
+        }
     });
 }
 

@@ -32,7 +32,8 @@ fn bits<T: Float>(v: &[T]) -> Vec<u64> {
 
 fn gemm_case<T: Float>(seed: u64) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    for &(m, k, n) in &[(1024, 300, 70), (257, 513, 33), (200, 17, 129)] {
+    for &(m, k, n) in &[(1024, 300, 70), (257, 513, 33), (200, 17, 129), (48, 300, 1000), (9, 70, 2100), (1, 3, 200000)]
+    {
         let a: Vec<T> = rand_vec(&mut rng, m * k);
         let b: Vec<T> = rand_vec(&mut rng, k * n);
         let c0: Vec<T> = rand_vec(&mut rng, m * n);
@@ -62,8 +63,9 @@ fn gemm_is_thread_invariant() {
 
 fn conv_geoms() -> Vec<Conv2dGeom> {
     // (batch, c_in, h, c_out): 8x8 maps (forward chunks of 16 images, ragged), 32x32 maps
-    // (weight chunks of 8 images, ragged), and the first SimpleConv64 layer at batch 3.
-    [(20, 8, 8, 8), (19, 3, 32, 4), (3, 3, 64, 32)]
+    // (weight chunks of 2 images, ragged), the first SimpleConv64 layer at batch 3, and a
+    // single image (one chunk: the gemms themselves split over rows or columns).
+    [(20, 8, 8, 8), (19, 3, 32, 4), (3, 3, 64, 32), (1, 16, 32, 64)]
         .iter()
         .map(|&(batch, c_in, h, c_out)| Conv2dGeom {
             batch,

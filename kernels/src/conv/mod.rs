@@ -226,7 +226,7 @@ fn check_lens(op: &str, g: &Conv2dGeom, x: usize, w: usize, y: usize) {
 pub const TARGET_COLS: usize = 256;
 /// Columns (the gemm's reduction length) aimed for per partial product of the weight-backward
 /// pass. Part of the result's definition (see [`images_per_chunk`]).
-pub const TARGET_COLS_WEIGHT: usize = 2048;
+pub const TARGET_COLS_WEIGHT: usize = 512;
 /// Multiply-adds below which a convolution runs on the calling thread.
 pub const MIN_PAR_MACS: usize = 1 << 18;
 
@@ -236,22 +236,26 @@ pub fn images_per_chunk(hw: usize, batch: usize, target: usize) -> usize {
     target.div_ceil(hw.max(1)).clamp(1, batch.max(1))
 }
 
-/// Runs `f(chunk_index, chunk, scratch)` over `data.chunks_mut(chunk_len)`, on the current
-/// rayon pool when `par` allows it, with one scratch value per worker task (built by `init`).
+/// Runs `f(chunk_index, chunk, scratch, gemm_par)` over `data.chunks_mut(chunk_len)`, on the
+/// current rayon pool when `par` allows it, with one scratch value per worker task (built by
+/// `init`). A lone chunk runs on the calling thread and gets `gemm_par = par`, so its gemm
+/// may split instead; chunks running in parallel get `Par::Seq`.
 fn for_chunks<T: Float, S: Send>(
     data: &mut [T],
     chunk_len: usize,
     par: Par,
     init: impl Fn() -> S + Sync + Send,
-    f: impl Fn(usize, &mut [T], &mut S) + Sync + Send,
+    f: impl Fn(usize, &mut [T], &mut S, Par) + Sync + Send,
 ) {
-    if par == Par::Seq || data.len() <= chunk_len {
+    if data.len() <= chunk_len {
+        f(0, data, &mut init(), par);
+    } else if par == Par::Seq {
         let mut s = init();
         for (ci, chunk) in data.chunks_mut(chunk_len).enumerate() {
-            f(ci, chunk, &mut s);
+            f(ci, chunk, &mut s, Par::Seq);
         }
     } else {
-        data.par_chunks_mut(chunk_len).enumerate().for_each_init(init, |s, (ci, chunk)| f(ci, chunk, s));
+        data.par_chunks_mut(chunk_len).enumerate().for_each_init(init, |s, (ci, chunk)| f(ci, chunk, s, Par::Seq));
     }
 }
 
@@ -304,7 +308,7 @@ pub fn conv2d_forward<T: Float>(g: &Conv2dGeom, x: &[T], w: &[T], bias: Option<&
             vec![T::ZERO; plan.scratch_len()],
         )
     };
-    for_chunks(y, nb * ys, par, init, |ci, yc, (col, tmp, ph)| {
+    for_chunks(y, nb * ys, par, init, |ci, yc, (col, tmp, ph), gemm_par| {
         let imgs = yc.len() / ys;
         let ld = imgs * hw;
         let b0 = ci * nb;
@@ -313,12 +317,12 @@ pub fn conv2d_forward<T: Float>(g: &Conv2dGeom, x: &[T], w: &[T], bias: Option<&
         }
         let colm = MatRef::row_major(&col[..kk * ld], kk, ld);
         if imgs == 1 {
-            gemm(T::ONE, wm, colm, T::ZERO, MatMut::row_major(yc, g.c_out, hw), Par::Seq);
+            gemm(T::ONE, wm, colm, T::ZERO, MatMut::row_major(yc, g.c_out, hw), gemm_par);
             if let Some(b) = bias {
                 add_channel_bias(1, g.c_out, hw, b, yc);
             }
         } else {
-            gemm(T::ONE, wm, colm, T::ZERO, MatMut::row_major(&mut tmp[..g.c_out * ld], g.c_out, ld), Par::Seq);
+            gemm(T::ONE, wm, colm, T::ZERO, MatMut::row_major(&mut tmp[..g.c_out * ld], g.c_out, ld), gemm_par);
             for t in 0..imgs {
                 for o in 0..g.c_out {
                     let bo = bias.map_or(T::ZERO, |b| b[o]);
@@ -364,7 +368,7 @@ pub fn conv2d_backward_input<T: Float>(g: &Conv2dGeom, dy: &[T], w: &[T], dx: &m
             vec![T::ZERO; plan.scratch_len()],
         )
     };
-    for_chunks(dx, nb * xs, par, init, |ci, dxc, (col, tmp, ph)| {
+    for_chunks(dx, nb * xs, par, init, |ci, dxc, (col, tmp, ph), gemm_par| {
         let imgs = dxc.len() / xs;
         let ld = imgs * hw;
         let b0 = ci * nb;
@@ -375,7 +379,7 @@ pub fn conv2d_backward_input<T: Float>(g: &Conv2dGeom, dy: &[T], w: &[T], dx: &m
             gather_channels(dy_chunk, imgs, g.c_out, hw, tmp);
             MatRef::row_major(&tmp[..g.c_out * ld], g.c_out, ld)
         };
-        gemm(T::ONE, wt, dym, T::ZERO, MatMut::row_major(&mut col[..kk * ld], kk, ld), Par::Seq);
+        gemm(T::ONE, wt, dym, T::ZERO, MatMut::row_major(&mut col[..kk * ld], kk, ld), gemm_par);
         for t in 0..imgs {
             col2im_with(&plan, g, &col[t * hw..kk * ld], ld, &mut dxc[t * xs..(t + 1) * xs], ph);
         }
@@ -416,7 +420,7 @@ pub fn conv2d_backward_weight<T: Float>(g: &Conv2dGeom, x: &[T], dy: &[T], dw: &
             vec![T::ZERO; plan.scratch_len()],
         )
     };
-    let partial = |ci: usize, out: &mut [T], (col, tmp, ph): &mut (Vec<T>, Vec<T>, Vec<T>)| {
+    let partial = |ci: usize, out: &mut [T], (col, tmp, ph): &mut (Vec<T>, Vec<T>, Vec<T>), gemm_par: Par| {
         let b0 = ci * nb;
         let imgs = nb.min(g.batch - b0);
         let ld = imgs * hw;
@@ -431,29 +435,30 @@ pub fn conv2d_backward_weight<T: Float>(g: &Conv2dGeom, x: &[T], dy: &[T], dw: &
             MatRef::row_major(&tmp[..g.c_out * ld], g.c_out, ld)
         };
         let colt = MatRef::row_major(&col[..kk * ld], kk, ld).t();
-        gemm(T::ONE, dym, colt, T::ZERO, MatMut::row_major(out, g.c_out, kk), Par::Seq);
+        gemm(T::ONE, dym, colt, T::ZERO, MatMut::row_major(out, g.c_out, kk), gemm_par);
     };
     if n_chunks == 1 {
-        let mut s = init();
-        partial(0, dw, &mut s);
+        partial(0, dw, &mut init(), par);
         return;
     }
     // Chunk 0 writes straight into `dw`; the others into `partials`, added in chunk order.
     let mut partials = vec![T::ZERO; (n_chunks - 1) * wl];
     if par == Par::Seq {
         let mut s = init();
-        partial(0, dw, &mut s);
+        partial(0, dw, &mut s, Par::Seq);
         for (ci, out) in partials.chunks_mut(wl).enumerate() {
-            partial(ci + 1, out, &mut s);
+            partial(ci + 1, out, &mut s, Par::Seq);
         }
     } else {
         rayon::join(
             || {
-                let mut s = init();
-                partial(0, dw, &mut s);
+                partial(0, dw, &mut init(), Par::Seq);
             },
             || {
-                partials.par_chunks_mut(wl).enumerate().for_each_init(init, |s, (ci, out)| partial(ci + 1, out, s));
+                partials
+                    .par_chunks_mut(wl)
+                    .enumerate()
+                    .for_each_init(init, |s, (ci, out)| partial(ci + 1, out, s, Par::Seq));
             },
         );
     }
