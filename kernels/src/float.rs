@@ -6,7 +6,7 @@ use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssi
 
 /// A real floating-point element type: implemented for `f32` and `f64` only.
 ///
-/// The math methods mirror the inherent `f32`/`f64` methods; [`Float::gemm`] dispatches to the
+/// The math methods mirror the inherent `f32`/`f64` methods; [`Float::gemm_raw`] dispatches to the
 /// matching `matrixmultiply` routine (`sgemm` or `dgemm`).
 pub trait Float:
     Copy

@@ -8,9 +8,14 @@
 //! ## Modules
 //! - [`float`]: the [`Float`] element trait (implemented for `f32` and `f64`).
 //! - [`par`]: the [`Par`] parallelism argument taken by every kernel.
-//! - [`gemm`]: `C ← α·A·B + β·C` over strided slices, via `matrixmultiply`, split over rows of C.
+//! - [`gemm`]: `C ← α·A·B + β·C` over strided slices, via `matrixmultiply`, split over rows
+//!   (or, for few-row products, columns) of C.
 //! - [`conv`]: 2-D convolution and transposed convolution, forward and both backward passes
-//!   (im2col/col2im + gemm), with a direct-loop oracle in [`conv::reference`].
+//!   (im2col/col2im + gemm), with direct-loop oracles (also of im2col/col2im) in
+//!   [`conv::reference`].
+//!
+//! Tests: `kernels/tests/` sweeps every fast kernel against its oracle and checks bitwise
+//! thread-count invariance; speed is measured in `benches/kernels.rs` (root crate).
 //! - [`reduce`]: blocked, deterministic sums and dot products.
 //! - [`adam`]: the fused Adam/AdamW parameter update.
 //!

@@ -17,12 +17,30 @@
 //! its forward is `conv2d_backward_input`, its input-backward is `conv2d_forward`, and its
 //! weight-backward is `conv2d_backward_weight` with `x` and `dy` swapped.
 //!
-//! The slow, obviously-correct oracles are in [`reference`].
+//! The slow, obviously-correct oracles are in [`mod@reference`].
+//!
+//! ## Algorithm: im2col + gemm
+//! With `K = c_in·k_h·k_w` and `hw = h_out·w_out`, [`im2col`] lowers one image to the column
+//! matrix `col: [K, hw]` and `W` is read as `[c_out, K]`:
+//! - forward: `y_n = W · col_n` (+ bias);
+//! - input-backward: `col_n = Wᵀ · dy_n`, then [`col2im`] scatters-adds `col_n` into `dx_n`;
+//! - weight-backward: `dw = Σ_n dy_n · col_nᵀ`; bias-backward: per-channel sums.
+//!
+//! Small feature maps are batched: a chunk of [`images_per_chunk`] images is lowered side by
+//! side into one `[K, imgs·hw]` matrix so each gemm is wide enough (`dy` is first gathered
+//! into the matching `[c_out, imgs·hw]` layout). Each worker owns its scratch (column
+//! matrix, gather buffer, phase planes), allocated once per call and reused for all of its
+//! chunks; nothing is allocated per element and inner loops are plain slice copies.
+//! [`Im2colPlan`] picks the lowering strategy per geometry (see [`Strategy`]).
 //!
 //! ## Determinism
-//! Work is split over images of the batch (forward, input-backward) or over output channels /
-//! fixed blocks with a fixed-order combine (weight-backward); never over a reduction axis in a
-//! schedule-dependent way, so results are bitwise identical for any thread count.
+//! Forward and input-backward chunks write disjoint images, and each output element is one
+//! gemm dot product (or a `col2im` sum in a fixed order), so any schedule gives the same bits.
+//! Weight-backward cuts the batch into chunks whose size depends only on the shape
+//! ([`TARGET_COLS_WEIGHT`]), computes one partial `dw` per chunk (in parallel), and adds the
+//! partials in chunk order. A lone chunk lets its gemm split over rows/columns of `C`, which
+//! never changes the result either (see [`crate::gemm`]). `kernels/tests/thread_invariance.rs`
+//! checks every pass bitwise at 1, 2 and 4 threads.
 
 mod im2col;
 pub mod reference;
