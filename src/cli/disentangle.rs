@@ -223,7 +223,10 @@ fn build_config(args: &DisentangleArgs, base: Stage1Config) -> Result<Stage1Conf
         c.val_fraction = v;
     }
     c.validate().map_err(|e| match e {
-        Error::InvalidParam { name, reason } => Error::param(format!("--{}", name.replace('_', "-")), reason),
+        Error::InvalidParam { name, reason } => {
+            let flag = if name == "n_subspaces" { "subspaces".to_string() } else { name.replace('_', "-") };
+            Error::param(format!("--{flag}"), reason)
+        }
         other => other,
     })?;
     Ok(c)

@@ -18,6 +18,7 @@
 //! | `format`, `version` | `detaux-stage1-checkpoint`, `1` |
 //! | `epoch`, `batch`, `global_step` | the position: next epoch, next batch, steps done |
 //! | `adam_steps` | JSON object `{name: step count}` |
+//! | `epoch_steps`, `epoch_sum` | steps and per-term loss sums of the current epoch so far (floats as strings) |
 //! | `config` | the [`Stage1Config`] as JSON ([`config_to_json`]; floats as strings for exact round trips) |
 //! | `dataset` | the dataset SPEC the run trained on |
 //! | `data_fnv1a64` | FNV-1a 64 of the data section, 16 hex digits (detects corruption) |
@@ -29,6 +30,7 @@
 //! tiling, and the checksum, and reports a truncated or corrupted file as [`Error::Format`]
 //! naming the file.
 
+use super::step::LossTerms;
 use super::train::{OracleMode, Stage1Config, TrainState};
 use crate::data::noise::SaltPepper;
 use crate::data::pairs::PairMode;
@@ -102,6 +104,8 @@ pub fn checkpoint_bytes(state: &TrainState, config: &Stage1Config, dataset: &str
         "batch": state.batch.to_string(),
         "global_step": state.global_step.to_string(),
         "adam_steps": Value::Object(steps).to_string(),
+        "epoch_steps": state.epoch_steps.to_string(),
+        "epoch_sum": terms_to_json(&state.epoch_sum).to_string(),
         "config": config_to_json(config).to_string(),
         "dataset": dataset,
         "data_fnv1a64": format!("{:016x}", fnv_bytes(&data)),
@@ -246,8 +250,36 @@ pub fn parse_checkpoint(bytes: &[u8]) -> std::result::Result<Checkpoint, String>
         global_step: meta_num(meta, "global_step")?,
         params,
         adam,
+        epoch_sum: terms_from_json(meta_str(meta, "epoch_sum")?)?,
+        epoch_steps: meta_num(meta, "epoch_steps")?,
     };
     Ok(Checkpoint { state, config, dataset: meta_str(meta, "dataset")?.to_string() })
+}
+
+fn terms_to_json(t: &LossTerms) -> Value {
+    json!({
+        "reconstruction": f(t.reconstruction),
+        "sparsity": f(t.sparsity),
+        "consistency": f(t.consistency),
+        "distance": f(t.distance),
+        "distribution": f(t.distribution),
+        "total": f(t.total),
+    })
+}
+
+fn terms_from_json(text: &str) -> std::result::Result<LossTerms, String> {
+    let v: Value = serde_json::from_str(text).map_err(|e| format!("epoch_sum: {e}"))?;
+    let g = |k: &str| -> std::result::Result<f64, String> {
+        v.get(k).and_then(Value::as_str).and_then(|s| s.parse().ok()).ok_or_else(|| format!("epoch_sum: bad '{k}'"))
+    };
+    Ok(LossTerms {
+        reconstruction: g("reconstruction")?,
+        sparsity: g("sparsity")?,
+        consistency: g("consistency")?,
+        distance: g("distance")?,
+        distribution: g("distribution")?,
+        total: g("total")?,
+    })
 }
 
 fn f(v: f64) -> Value {

@@ -193,7 +193,7 @@ pub struct EpochRecord {
     pub epoch: usize,
     /// Validation reconstruction loss (clean held-out images).
     pub val_reconstruction: f64,
-    /// Mean of each term over the epoch's steps (this session's steps only if resumed mid-epoch).
+    /// Mean of each term over the epoch's steps (resumed runs included).
     pub mean_terms: LossTerms,
     /// Steps the mean is over.
     pub steps: usize,
@@ -247,6 +247,10 @@ pub struct TrainState {
     pub params: Vec<(String, Tensor<f32>)>,
     /// Adam state by parameter name.
     pub adam: BTreeMap<String, AdamState<f32>>,
+    /// Sum of each loss term over the current epoch's steps done so far (for [`EpochRecord`]).
+    pub epoch_sum: LossTerms,
+    /// Steps of the current epoch done so far.
+    pub epoch_steps: usize,
 }
 
 /// The stage-1 trainer; see the module docs.
@@ -260,6 +264,8 @@ pub struct Trainer {
     epoch: usize,
     batch: usize,
     global_step: u64,
+    epoch_sum: LossTerms,
+    epoch_steps: usize,
 }
 
 impl Trainer {
@@ -314,7 +320,19 @@ impl Trainer {
         };
         let model = DisentangleModel::new(model_config, &mut seeds.rng(streams::INIT))?;
         let optimizer = Adam::new(config.adam)?;
-        Ok(Trainer { config, model, optimizer, sampler, split, principal, epoch: 0, batch: 0, global_step: 0 })
+        Ok(Trainer {
+            config,
+            model,
+            optimizer,
+            sampler,
+            split,
+            principal,
+            epoch: 0,
+            batch: 0,
+            global_step: 0,
+            epoch_sum: LossTerms::default(),
+            epoch_steps: 0,
+        })
     }
 
     /// A run continued from `state` (same config and dataset as the run that saved it).
@@ -364,6 +382,8 @@ impl Trainer {
         t.epoch = state.epoch;
         t.batch = state.batch;
         t.global_step = state.global_step;
+        t.epoch_sum = state.epoch_sum;
+        t.epoch_steps = state.epoch_steps;
         Ok(t)
     }
 
@@ -377,6 +397,8 @@ impl Trainer {
             global_step: self.global_step,
             params,
             adam: self.optimizer.state().clone(),
+            epoch_sum: self.epoch_sum,
+            epoch_steps: self.epoch_steps,
         }
     }
 
@@ -435,8 +457,6 @@ impl Trainer {
             let epoch = self.epoch;
             let betas = Betas::at(epoch, self.config.epochs)?;
             let batches = self.sampler.epoch_batches(epoch as u64);
-            let mut sum = LossTerms::default();
-            let mut steps = 0usize;
             while self.batch < bpe {
                 let i = self.batch;
                 let node = seeds.child_indexed("epoch", epoch as u64).child_indexed("batch", i as u64);
@@ -447,8 +467,8 @@ impl Trainer {
                         terms.total, self.global_step
                     )));
                 }
-                add_terms(&mut sum, &terms);
-                steps += 1;
+                add_terms(&mut self.epoch_sum, &terms);
+                self.epoch_steps += 1;
                 self.batch += 1;
                 self.global_step += 1;
                 if self.batch == bpe {
@@ -466,8 +486,10 @@ impl Trainer {
                     pairs: batches[i].len(),
                 };
                 let epoch_done = self.epoch != epoch;
+                let finished_epoch =
+                    epoch_done.then(|| (std::mem::take(&mut self.epoch_sum), std::mem::take(&mut self.epoch_steps)));
                 let mut stop = observer.on_step(self, &record)? == Control::Stop;
-                if epoch_done {
+                if let Some((sum, steps)) = finished_epoch {
                     let val = self.validation_loss(dataset)?;
                     let record =
                         EpochRecord { epoch, val_reconstruction: val, mean_terms: scale_terms(&sum, steps), steps };
