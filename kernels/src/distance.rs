@@ -254,6 +254,62 @@ pub fn nearest_centre(x: &[f32], cp: &CentrePanels, labels: &mut [u32], dist: &m
     }
 }
 
+#[inline(always)]
+fn centre_dists_rows<const FMA: bool>(x: &[f32], cp: &CentrePanels, out: &mut [f32]) {
+    let (d, k, panel) = (cp.d, cp.k, cp.panel);
+    for (row, o) in x.chunks_exact(d).zip(out.chunks_exact_mut(k)) {
+        let xn = sq_norm::<FMA>(row);
+        for p in 0..cp.cn.len() / panel {
+            let ct = &cp.ct[p * d * panel..(p + 1) * d * panel];
+            let mut acc = [0f32; MAX_PANEL];
+            for (j, &xj) in row.iter().enumerate() {
+                let r = &ct[j * panel..(j + 1) * panel];
+                for (a, &v) in acc[..panel].iter_mut().zip(r) {
+                    *a = if FMA { xj.mul_add(v, *a) } else { *a + xj * v };
+                }
+            }
+            let hi = ((p + 1) * panel).min(k);
+            for c in p * panel..hi {
+                o[c] = (xn + (cp.cn[c] - 2.0 * acc[c - p * panel])).max(0.0);
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn centre_dists_rows_avx2(x: &[f32], cp: &CentrePanels, out: &mut [f32]) {
+    centre_dists_rows::<true>(x, cp, out)
+}
+
+fn centre_dists_dispatch(x: &[f32], cp: &CentrePanels, out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if simd_fma_available() {
+        // SAFETY: AVX2 and FMA are available (checked); the body is safe Rust.
+        unsafe { centre_dists_rows_avx2(x, cp, out) };
+        return;
+    }
+    centre_dists_rows::<false>(x, cp, out)
+}
+
+/// All squared distances `out[i·k + c] = max(0, ‖x_i‖² + ‖c‖² − 2 x_i·c)` (the expansion of the
+/// module doc, same rounding as [`nearest_centre`]'s `dist`). Bitwise independent of `par`.
+///
+/// # Panics
+/// If `x.len()` is not `n·d` or `out.len() != n·k`.
+pub fn centre_dists(x: &[f32], cp: &CentrePanels, out: &mut [f32], par: Par) {
+    assert_eq!(x.len() % cp.d, 0, "centre_dists: points length is not a multiple of d");
+    let n = x.len() / cp.d;
+    assert_eq!(out.len(), n * cp.k, "centre_dists: out must be [n, k]");
+    if par.for_work(n * cp.k * cp.d, 1 << 18) == Par::Seq {
+        centre_dists_dispatch(x, cp, out);
+    } else {
+        x.par_chunks(POINT_BLOCK * cp.d)
+            .zip(out.par_chunks_mut(POINT_BLOCK * cp.k))
+            .for_each(|(xb, ob)| centre_dists_dispatch(xb, cp, ob));
+    }
+}
+
 /// Result of [`assign_and_accumulate`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Accumulated {
@@ -519,6 +575,31 @@ mod tests {
         }
         // Near-ties are rare on random data: the bound is loose, the labels nearly always agree.
         assert!(exact_disagreements * 1000 < total, "{exact_disagreements} of {total}");
+    }
+
+    #[test]
+    fn centre_dists_match_oracle() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        for &(n, d, k) in &[(1usize, 1usize, 1usize), (300, 10, 6), (1500, 10, 64), (100, 3, 70)] {
+            let x = random(n * d, 3.0, 1.0, &mut rng);
+            let c = random(k * d, 3.0, 1.0, &mut rng);
+            let cp = CentrePanels::new(&c, k, d);
+            let mut out = vec![0f32; n * k];
+            centre_dists(&x, &cp, &mut out, Par::Rayon);
+            let mut labels = vec![0u32; n];
+            let mut dist = vec![0f32; n];
+            nearest_centre(&x, &cp, &mut labels, &mut dist, Par::Seq);
+            for i in 0..n {
+                let xn: f64 = x[i * d..(i + 1) * d].iter().map(|&v| (v as f64).powi(2)).sum();
+                for j in 0..k {
+                    let t: f64 = (0..d).map(|q| (x[i * d + q] as f64 - c[j * d + q] as f64).powi(2)).sum();
+                    let cn: f64 = c[j * d..(j + 1) * d].iter().map(|&v| (v as f64).powi(2)).sum();
+                    let bound = 4.0 * (d as f64 + 2.0) * f32::EPSILON as f64 * (xn + cn + 1.0);
+                    assert!((out[i * k + j] as f64 - t).abs() <= bound);
+                }
+                assert_eq!(out[i * k + labels[i] as usize].to_bits(), dist[i].to_bits());
+            }
+        }
     }
 
     #[test]
