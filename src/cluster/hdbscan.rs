@@ -11,7 +11,7 @@
 //!    the graph: the points not yet in the tree are kept compacted in structure-of-arrays form
 //!    (`[d, n]`), each step relaxes them against the newly added point
 //!    (`detaux_kernels::distance::prim_relax`, squared values, f32) and takes the minimum (ties →
-//!    lowest point index). O(n²·d) time, O(n·d) memory. The chosen edge's weight is then
+//!    smallest f64 weight, then lowest point index). O(n²·d) time, O(n·d) memory. The chosen edge's weight is then
 //!    recomputed in f64. The k-NN of step 1 is brute force over fixed blocks of queries with a
 //!    bounded max-heap per query (f32 direct differences for the search, the m-th neighbour's
 //!    distance recomputed in f64).
@@ -389,23 +389,32 @@ fn prim_mst(x: &[f32], xt_full: &[f32], n: usize, d: usize, core: &[f64]) -> Vec
                 })
                 .reduce(|| f32::INFINITY, f32::min)
         };
-        // Lowest point index among the positions holding the minimum.
+        // Among the positions holding the f32 minimum: the smallest f64 weight, then the
+        // lowest point index.
+        let weight = |a: usize, b: usize| -> f64 {
+            let dist: f64 = x[a * d..(a + 1) * d]
+                .iter()
+                .zip(&x[b * d..(b + 1) * d])
+                .map(|(&u, &v)| (u as f64 - v as f64).powi(2))
+                .sum::<f64>()
+                .sqrt();
+            dist.max(core[a]).max(core[b])
+        };
         let mut pos = usize::MAX;
         let mut pid = u32::MAX;
-        for (i, (&b, &id)) in best[..m].iter().zip(&ids[..m]).enumerate() {
-            if b == min_v && id < pid {
-                pid = id;
-                pos = i;
+        let mut pw = f64::INFINITY;
+        for (i, (&bv, &id)) in best[..m].iter().zip(&ids[..m]).enumerate() {
+            if bv == min_v {
+                let w = weight(src[i] as usize, id as usize);
+                if w < pw || (w == pw && id < pid) {
+                    pid = id;
+                    pos = i;
+                    pw = w;
+                }
             }
         }
         let (a, b) = (src[pos] as usize, ids[pos] as usize);
-        let dist: f64 = x[a * d..(a + 1) * d]
-            .iter()
-            .zip(&x[b * d..(b + 1) * d])
-            .map(|(&u, &v)| (u as f64 - v as f64).powi(2))
-            .sum::<f64>()
-            .sqrt();
-        edges.push((a, b, dist.max(core[a]).max(core[b])));
+        edges.push((a, b, pw));
         remove_at(&mut xt, n, d, &mut core2, &mut best, &mut src, &mut ids, pos, m);
         m -= 1;
         current = b;
