@@ -8,6 +8,7 @@ pub mod demo;
 pub mod generate;
 pub mod info;
 pub mod inspect;
+pub mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -32,6 +33,8 @@ pub enum Command {
     Generate(generate::GenerateArgs),
     /// Load a dataset SPEC and print its size, shape, value range, factors and split sizes.
     Inspect(inspect::InspectArgs),
+    /// Stage 3: train the shared trunk on the principal task plus auxiliary labels (or alone).
+    Train(train::TrainArgs),
 }
 
 /// Parses the command line, runs the subcommand, prints a one-line error on failure.
@@ -51,6 +54,7 @@ pub fn main() -> i32 {
         Command::Info(a) => info::run(a),
         Command::Generate(a) => generate::run(a),
         Command::Inspect(a) => inspect::run(a),
+        Command::Train(a) => train::run(a),
     };
     match result {
         Ok(()) => 0,

@@ -25,6 +25,8 @@
 
 pub mod data;
 pub mod eval;
+#[cfg(feature = "cli")]
+pub mod json;
 pub mod model;
 pub mod train;
 pub mod weighting;

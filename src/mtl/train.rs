@@ -149,7 +149,7 @@ pub struct EpochRecord {
     /// Mean over the epoch's steps of the weighted total loss (for gradient-level strategies,
     /// the plain sum).
     pub total_loss: f64,
-    /// Task weights the strategy used at the end of the epoch.
+    /// Task weights in effect at the epoch's last step.
     pub weights: Vec<f64>,
     /// Wall time of the epoch (training + evaluation), seconds. Not part of the determinism
     /// contract.
@@ -432,6 +432,7 @@ pub fn train(
             observer.on_step(epoch, s, steps_per_epoch, out.total);
         }
         let mean_losses: Vec<f64> = loss_sum.iter().map(|l| l / steps_per_epoch as f64).collect();
+        let weights = trainer.weighting().weights();
         trainer.end_epoch(&mean_losses);
         let train_metrics = (0..nt)
             .map(|task| TaskMetrics {
@@ -451,7 +452,7 @@ pub fn train(
             val,
             test,
             total_loss: total_sum / steps_per_epoch as f64,
-            weights: trainer.weighting().weights(),
+            weights,
             seconds: t0.elapsed().as_secs_f64(),
         };
         observer.on_epoch(&rec);
