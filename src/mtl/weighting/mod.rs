@@ -67,7 +67,7 @@ pub struct GradientCombination {
 }
 
 /// A loss-weighting strategy (see the [module docs](self)).
-pub trait Weighting {
+pub trait Weighting: Send {
     /// The `--weighting` name, e.g. `"uw"`.
     fn name(&self) -> &'static str;
     /// Number of tasks it was built for.
