@@ -9,6 +9,7 @@ pub mod disentangle;
 pub mod generate;
 pub mod info;
 pub mod inspect;
+pub mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -35,6 +36,8 @@ pub enum Command {
     Disentangle(disentangle::DisentangleArgs),
     /// Load a dataset SPEC and print its size, shape, value range, factors and split sizes.
     Inspect(inspect::InspectArgs),
+    /// Stage 3: train the shared trunk on the principal task plus auxiliary labels (or alone).
+    Train(train::TrainArgs),
 }
 
 /// Parses the command line, runs the subcommand, prints a one-line error on failure.
@@ -55,6 +58,7 @@ pub fn main() -> i32 {
         Command::Generate(a) => generate::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Disentangle(a) => disentangle::run(a),
+        Command::Train(a) => train::run(a),
     };
     match result {
         Ok(()) => 0,
