@@ -25,12 +25,14 @@
 #![warn(missing_docs)]
 
 pub mod autodiff;
+pub mod cluster;
 pub mod data;
 pub mod demo;
 pub mod error;
 pub mod io;
 pub mod losses;
 pub mod models;
+pub mod mtl;
 pub mod nn;
 pub mod optim;
 pub mod par;
