@@ -220,3 +220,57 @@ fn bad_parameters_are_errors_naming_the_parameter() {
     assert!(d2.set_principal("5").is_ok());
     assert!(d2.set_principal("6").is_err());
 }
+
+#[test]
+fn minimal_rule_changes_the_principal_with_probability_p_else_exactly_one_other_factor() {
+    let data = factor_grid_dataset([0..3, 0..2, 0..10, 0..4, 0..4, 0..5]);
+    let pool: Vec<usize> = (0..data.len()).collect();
+    let n_pairs = 8_000;
+    for (principal, p) in [(2usize, 0.5), (4, 0.3)] {
+        let s = PairSampler::new(&data, &pool, principal, config(PairMode::Minimal { p }, n_pairs), SeedTree::new(8))
+            .unwrap();
+        let pairs = s.epoch_pairs(0);
+        let mut differ = 0;
+        let mut changed_count = [0usize; 6];
+        for &(a, b) in &pairs {
+            let diff: Vec<usize> = (0..6).filter(|&f| data.factor(a, f) != data.factor(b, f)).collect();
+            // A full sub-grid: exactly one factor changes.
+            assert_eq!(diff.len(), 1, "pair ({a}, {b}) differs in {diff:?}");
+            if diff[0] == principal {
+                differ += 1;
+            }
+            changed_count[diff[0]] += 1;
+        }
+        let rate = differ as f64 / n_pairs as f64;
+        assert!((rate - p).abs() < 0.03, "principal {principal}: differs at rate {rate}, p = {p}");
+        // The other factors share the rest about equally.
+        let others: Vec<usize> = (0..6).filter(|&f| f != principal).map(|f| changed_count[f]).collect();
+        let mean = others.iter().sum::<usize>() as f64 / others.len() as f64;
+        assert!(others.iter().all(|&c| (c as f64 - mean).abs() < 0.15 * mean), "{others:?}");
+        assert_eq!(pairs, s.epoch_pairs(0));
+    }
+    // On a random subset the partner changes as few other factors as the subset allows.
+    let g = shapes3d::grid();
+    let idx = g.random_subset(4_000, &mut SeedTree::new(2).rng("subset")).unwrap();
+    let sub = Dataset::new(
+        "subset",
+        vec![0u8; idx.len()],
+        1,
+        1,
+        1,
+        g.factor_matrix(&idx).unwrap(),
+        shapes3d::factor_specs(),
+        LabelKind::Factors,
+    )
+    .unwrap();
+    let pool: Vec<usize> = (0..sub.len()).collect();
+    let count = |mode| {
+        let s = PairSampler::new(&sub, &pool, 2, config(mode, 4_000), SeedTree::new(1)).unwrap();
+        let pairs = s.epoch_pairs(0);
+        pairs.iter().map(|&(a, b)| (0..6).filter(|&f| sub.factor(a, f) != sub.factor(b, f)).count()).sum::<usize>()
+            as f64
+            / pairs.len() as f64
+    };
+    let (minimal, intended) = (count(PairMode::Minimal { p: 0.5 }), count(PairMode::Intended { p: 0.5 }));
+    assert!(minimal < 3.0 && minimal < intended - 1.5, "minimal {minimal}, intended {intended}");
+}

@@ -48,6 +48,9 @@ pub enum PairsArg {
     Intended,
     /// Partner uniform over the training images (reference as-run behaviour).
     Uniform,
+    /// Principal factor changes with probability p, else one other factor; the rest kept
+    /// where the data allows (PMP's one-factor pairs).
+    Minimal,
 }
 
 /// Oracle on the command line.
@@ -112,7 +115,7 @@ pub struct DisentangleArgs {
     /// Partner rule [default: intended].
     #[arg(long, value_enum)]
     pub pairs: Option<PairsArg>,
-    /// Probability that a pair differs in the principal factor (intended pairs) [default: 0.5].
+    /// Probability that a pair differs in the principal factor (intended, minimal pairs) [default: 0.5].
     #[arg(long)]
     pub p: Option<f64>,
     /// Oracle [default: forced].
@@ -178,10 +181,24 @@ fn build_config(args: &DisentangleArgs, base: Stage1Config) -> Result<Stage1Conf
             return Err(Error::param("--p", "only applies to --pairs intended"));
         }
         (Some(PairsArg::Uniform), None) => c.pair_mode = PairMode::Uniform,
-        (_, Some(p)) => c.pair_mode = PairMode::Intended { p },
-        (Some(PairsArg::Intended), None) => {
-            if c.pair_mode == PairMode::Uniform {
-                c.pair_mode = PairMode::default();
+        (Some(PairsArg::Minimal), p) => {
+            let keep = match c.pair_mode {
+                PairMode::Intended { p } | PairMode::Minimal { p } => p,
+                PairMode::Uniform => 0.5,
+            };
+            c.pair_mode = PairMode::Minimal { p: p.unwrap_or(keep) };
+        }
+        (Some(PairsArg::Intended), p) => {
+            let keep = match c.pair_mode {
+                PairMode::Intended { p } | PairMode::Minimal { p } => p,
+                PairMode::Uniform => 0.5,
+            };
+            c.pair_mode = PairMode::Intended { p: p.unwrap_or(keep) };
+        }
+        (None, Some(p)) => {
+            c.pair_mode = match c.pair_mode {
+                PairMode::Minimal { .. } => PairMode::Minimal { p },
+                _ => PairMode::Intended { p },
             }
         }
         (None, None) => {}

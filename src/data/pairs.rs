@@ -19,7 +19,11 @@
 //!    (class uniform over the other classes), else of the same class (possibly the first image
 //!    itself, as in the reference).
 //!    Mode [`PairMode::Uniform`]: the partner is uniform over the pool (the reference code's
-//!    as-run behaviour for 3DShapes).
+//!    as-run behaviour for 3DShapes). Mode [`PairMode::Minimal`] `{ p }`: the principal factor
+//!    changes with probability `p`, otherwise exactly one other factor does, and the partner
+//!    agrees with the first image on as many of the remaining factors as the pool allows
+//!    (PMP's one-factor `simple_dynamics` with the forced principal; a scan of one bucket per
+//!    pair).
 //! 3. **Batches**: consecutive chunks of `batch_size` pairs; with `drop_last` a final short
 //!    chunk is dropped.
 //!
@@ -58,6 +62,17 @@ pub enum PairMode {
     },
     /// Partner uniform over the pool (the reference's as-run behaviour).
     Uniform,
+    /// Minimal change (PMP's `simple_dynamics` with one changed factor, plus the forced
+    /// principal): with probability `p` the principal factor changes (new value uniform over
+    /// the other present values), otherwise one other factor `f` (uniform over the factors with
+    /// at least two values) changes; the partner is a pool image with the target principal
+    /// value (and, in the second case, `f` different from the first image's) that agrees with
+    /// the first image on as many remaining factors as possible (ties uniform). On a full grid
+    /// exactly one factor changes; on a random subset, as few as the subset allows.
+    Minimal {
+        /// Probability that the partner's principal factor differs.
+        p: f64,
+    },
 }
 
 impl Default for PairMode {
@@ -146,6 +161,11 @@ pub struct PairSampler {
     config: PairConfig,
     seeds: SeedTree,
     dataset_len: usize,
+    /// The factor matrix (read by [`PairMode::Minimal`]).
+    factors: Array2<u32>,
+    principal: usize,
+    /// Factors other than the principal taking at least two values in the pool.
+    varying: Vec<usize>,
 }
 
 impl PairSampler {
@@ -163,7 +183,7 @@ impl PairSampler {
         config: PairConfig,
         seeds: SeedTree,
     ) -> Result<Self> {
-        if let PairMode::Intended { p } = config.mode {
+        if let PairMode::Intended { p } | PairMode::Minimal { p } = config.mode {
             if !(0.0..=1.0).contains(&p) {
                 return Err(Error::param("p", format!("must be in [0, 1], got {p}")));
             }
@@ -199,7 +219,7 @@ impl PairSampler {
             buckets[principal_of[i] as usize].push(i);
         }
         let present: Vec<u32> = (0..buckets.len() as u32).filter(|&v| !buckets[v as usize].is_empty()).collect();
-        if let PairMode::Intended { p } = config.mode {
+        if let PairMode::Intended { p } | PairMode::Minimal { p } = config.mode {
             if p > 0.0 && present.len() < 2 {
                 return Err(Error::param(
                     "p",
@@ -210,6 +230,9 @@ impl PairSampler {
                 ));
             }
         }
+        let varying: Vec<usize> = (0..dataset.n_factors())
+            .filter(|&f| f != principal && pool.iter().any(|&i| dataset.factor(i, f) != dataset.factor(pool[0], f)))
+            .collect();
         Ok(PairSampler {
             pool: pool.to_vec(),
             principal_of,
@@ -218,6 +241,9 @@ impl PairSampler {
             config,
             seeds,
             dataset_len: dataset.len(),
+            factors: dataset.factors().to_owned(),
+            principal,
+            varying,
         })
     }
 
@@ -276,10 +302,53 @@ impl PairSampler {
                         let bucket = &self.buckets[v2 as usize];
                         bucket[rng.gen_range(0..bucket.len())]
                     }
+                    PairMode::Minimal { p } => self.minimal_partner(i1, p, &mut rng),
                 };
                 (i1, i2)
             })
             .collect()
+    }
+
+    /// [`PairMode::Minimal`]'s partner of `i1`.
+    fn minimal_partner(&self, i1: usize, p: f64, rng: &mut crate::rng::Rng) -> usize {
+        let o = self.principal;
+        let v1 = self.principal_of[i1];
+        let row1 = self.factors.row(i1);
+        let varying = &self.varying;
+        let differ = varying.is_empty() || rng.gen::<f64>() < p;
+        let (v2, changed) = if differ && self.present.len() >= 2 {
+            let pos = self.present.binary_search(&v1).expect("v1 is present in the pool");
+            let j = rng.gen_range(0..self.present.len() - 1);
+            (self.present[if j >= pos { j + 1 } else { j }], None)
+        } else if varying.is_empty() {
+            return i1;
+        } else {
+            (v1, Some(varying[rng.gen_range(0..varying.len())]))
+        };
+        let mut best = usize::MAX;
+        let mut ties: Vec<usize> = Vec::new();
+        for &c in &self.buckets[v2 as usize] {
+            let row = self.factors.row(c);
+            if let Some(f) = changed {
+                if row[f] == row1[f] {
+                    continue;
+                }
+            }
+            let mismatches = (0..row.len()).filter(|&g| g != o && Some(g) != changed && row[g] != row1[g]).count();
+            if mismatches < best {
+                best = mismatches;
+                ties.clear();
+            }
+            if mismatches == best {
+                ties.push(c);
+            }
+        }
+        if ties.is_empty() {
+            // No pool image with a different value of `changed` shares the principal value.
+            let bucket = &self.buckets[v2 as usize];
+            return bucket[rng.gen_range(0..bucket.len())];
+        }
+        ties[rng.gen_range(0..ties.len())]
     }
 
     /// The batches of epoch `e` as index lists (short last batch dropped if `drop_last`).

@@ -291,6 +291,7 @@ pub fn config_to_json(c: &Stage1Config) -> Value {
     let (pairs, p) = match c.pair_mode {
         PairMode::Intended { p } => ("intended", f(p)),
         PairMode::Uniform => ("uniform", Value::Null),
+        PairMode::Minimal { p } => ("minimal", f(p)),
     };
     json!({
         "epochs": c.epochs,
@@ -380,6 +381,7 @@ pub fn config_from_json(v: &Value) -> Result<Stage1Config> {
         pair_mode: match text("pairs")? {
             "intended" => PairMode::Intended { p: float("p")? },
             "uniform" => PairMode::Uniform,
+            "minimal" => PairMode::Minimal { p: float("p")? },
             _ => return Err(bad("pairs")),
         },
         oracle: match text("oracle")? {

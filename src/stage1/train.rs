@@ -134,7 +134,7 @@ impl Stage1Config {
         self.adam.validate()?;
         self.losses.validate()?;
         ModelConfig { channels: 3, latent_dim: self.latent_dim, n_subspaces: self.n_subspaces }.validate()?;
-        if let PairMode::Intended { p } = self.pair_mode {
+        if let PairMode::Intended { p } | PairMode::Minimal { p } = self.pair_mode {
             if !(0.0..=1.0).contains(&p) {
                 return Err(Error::param("p", format!("must be in [0, 1], got {p}")));
             }
