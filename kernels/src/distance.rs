@@ -8,13 +8,13 @@
 //! dist(x)  = max(0, ‖x‖² + ‖c*‖² − 2 x·c*)   (squared distance to the chosen centre)
 //! ```
 //! as scikit-learn's Lloyd step does (it initialises the distance block with ‖c‖² and adds
-//! −2·X·Cᵀ with a GEMM). The centres are transposed to `[d, KB]` panels of `KB ∈ {8, 16, 32, 64}`
-//! columns (padded with zero coordinates and `‖c‖² = +∞`, so padding never wins); for each point
-//! the `KB` dot products live in registers (`d` broadcast multiply-adds per panel) and the
-//! argmin is done with 8 lanes (lane `l` sees centres `l, l+8, …`, strict `<`), then the 8
-//! lanes are reduced lexicographically on `(value, index)`, which gives the lowest index among
-//! exact ties. `d` is small in detaux (10), so this register-blocked loop beats a GEMM call
-//! whose packing overhead dominates at `k ≤ 64`.
+//! −2·X·Cᵀ with a GEMM). The loop is vectorised across points: 16 points are transposed into
+//! registers (`[d][16]`) and, for each group of 4 centres in index order, 8 independent FMA
+//! chains compute the 64 dot products `Σ_j x_j c_j` (sequential over `j`); the running minimum
+//! is updated with a strict `<` per lane, so the lowest index wins exact ties. `d` is small in
+//! detaux (10) and `k ≤ 64`, where this register-blocked loop beats a GEMM call whose packing
+//! overhead dominates. (The `[d, KB]` centre panels of [`CentrePanels`] serve [`centre_dists`],
+//! which returns every distance.)
 //!
 //! **Precision.** The expansion `‖x‖² − 2x·c + ‖c‖²` cancels catastrophically when `x` is far
 //! from the origin relative to its distance to `c`: the absolute error of the computed value is
@@ -28,7 +28,10 @@
 //! ## Structure-of-arrays rows
 //! [`sq_dists_soa`] computes `out[i] = Σ_j (xt[j·stride + i] − q_j)²` by direct differences
 //! (accurate to a few ulps of the result, no cancellation); [`prim_relax`] fuses that with the
-//! mutual-reachability `max` and the running minimum of Prim's algorithm.
+//! mutual-reachability `max` and the running minimum of Prim's algorithm; [`knn_soa`] is a
+//! brute-force k-NN on the same distances (blocks of 32 queries share each chunk of 16
+//! candidates; a bounded max-heap per query keyed by (distance, index)), with the oracle
+//! [`knn_reference`].
 //!
 //! ## SIMD and determinism
 //! On x86-64 with AVX2+FMA (detected at run time) the loops run in a copy compiled for those
