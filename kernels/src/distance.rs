@@ -13,8 +13,8 @@
 //! chains compute the 64 dot products `Σ_j x_j c_j` (sequential over `j`); the running minimum
 //! is updated with a strict `<` per lane, so the lowest index wins exact ties. `d` is small in
 //! detaux (10) and `k ≤ 64`, where this register-blocked loop beats a GEMM call whose packing
-//! overhead dominates. (The `[d, KB]` centre panels of [`CentrePanels`] serve [`centre_dists`],
-//! which returns every distance.)
+//! overhead dominates.
+//! [`centre_dists`] uses the same point blocks and returns every distance.
 //!
 //! **Precision.** The expansion `‖x‖² − 2x·c + ‖c‖²` cancels catastrophically when `x` is far
 //! from the origin relative to its distance to `c`: the absolute error of the computed value is
@@ -49,22 +49,15 @@ use rayon::prelude::*;
 pub const POINT_BLOCK: usize = 1024;
 /// Points per partial sum of [`assign_and_accumulate`] (fixed: part of the result's definition).
 pub const SUM_BLOCK: usize = 4096;
-/// Centre panel width used for `k > 32`.
-const MAX_PANEL: usize = 64;
-
-/// Centres prepared for [`nearest_centre`]: transposed `[d, KB]` panels plus squared norms.
+/// Centres prepared for the assignment kernels: row-major copy, squared norms, and groups of
+/// 4 centres interleaved for the AVX2 loop.
 #[derive(Clone, Debug)]
 pub struct CentrePanels {
     d: usize,
     k: usize,
-    panel: usize,
-    /// `n_panels × d × panel`, panel-major.
-    ct: Vec<f32>,
-    /// `n_panels × panel` squared norms (`+∞` for padding).
-    cn: Vec<f32>,
     /// `[k, d]` row-major copy.
     rows: Vec<f32>,
-    /// `[k]` squared norms (sequential over `j`, same rounding as `cn`).
+    /// `[k]` squared norms (sequential over `j`).
     row_norms: Vec<f32>,
     /// Groups of `CU` centres interleaved: `rows4[g·d + j][u]` = coordinate `j` of centre `g·CU + u`
     /// (full groups only).
@@ -79,25 +72,12 @@ impl CentrePanels {
     pub fn new(centres: &[f32], k: usize, d: usize) -> Self {
         assert!(k > 0 && d > 0, "CentrePanels: k and d must be positive");
         assert_eq!(centres.len(), k * d, "CentrePanels: centres must be [k, d]");
-        let panel = match k {
-            0..=8 => 8,
-            9..=16 => 16,
-            17..=32 => 32,
-            _ => MAX_PANEL,
-        };
-        let n_panels = k.div_ceil(panel);
-        let mut ct = vec![0f32; n_panels * d * panel];
-        let mut cn = vec![f32::INFINITY; n_panels * panel];
         let mut row_norms = vec![0f32; k];
-        for c in 0..k {
-            let (p, l) = (c / panel, c % panel);
-            let row = &centres[c * d..(c + 1) * d];
+        for (c, row) in centres.chunks_exact(d).enumerate() {
             let mut norm = 0f32;
-            for (j, &v) in row.iter().enumerate() {
-                ct[p * d * panel + j * panel + l] = v;
+            for &v in row {
                 norm += v * v;
             }
-            cn[p * panel + l] = norm;
             row_norms[c] = norm;
         }
         let mut rows4 = vec![[0f32; CU]; (k / CU) * d];
@@ -108,7 +88,7 @@ impl CentrePanels {
                 }
             }
         }
-        CentrePanels { d, k, panel, ct, cn, rows: centres.to_vec(), row_norms, rows4 }
+        CentrePanels { d, k, rows: centres.to_vec(), row_norms, rows4 }
     }
 
     /// Number of centres.
@@ -120,15 +100,6 @@ impl CentrePanels {
     pub fn d(&self) -> usize {
         self.d
     }
-}
-
-#[inline(always)]
-fn sq_norm<const FMA: bool>(x: &[f32]) -> f32 {
-    let mut s = 0f32;
-    for &v in x {
-        s = if FMA { v.mul_add(v, s) } else { s + v * v };
-    }
-    s
 }
 
 /// Points per register block of the assignment loop (vectorised across points).
@@ -373,23 +344,38 @@ pub fn nearest_centre(x: &[f32], cp: &CentrePanels, labels: &mut [u32], dist: &m
 
 #[inline(always)]
 fn centre_dists_rows<const FMA: bool>(x: &[f32], cp: &CentrePanels, out: &mut [f32]) {
-    let (d, k, panel) = (cp.d, cp.k, cp.panel);
-    for (row, o) in x.chunks_exact(d).zip(out.chunks_exact_mut(k)) {
-        let xn = sq_norm::<FMA>(row);
-        for p in 0..cp.cn.len() / panel {
-            let ct = &cp.ct[p * d * panel..(p + 1) * d * panel];
-            let mut acc = [0f32; MAX_PANEL];
-            for (j, &xj) in row.iter().enumerate() {
-                let r = &ct[j * panel..(j + 1) * panel];
-                for (a, &v) in acc[..panel].iter_mut().zip(r) {
-                    *a = if FMA { xj.mul_add(v, *a) } else { *a + xj * v };
-                }
-            }
-            let hi = ((p + 1) * panel).min(k);
-            for c in p * panel..hi {
-                o[c] = (xn + (cp.cn[c] - 2.0 * acc[c - p * panel])).max(0.0);
+    let (d, k) = (cp.d, cp.k);
+    let n = x.len() / d;
+    let mut xt = vec![[0f32; LANES]; d];
+    let mut start = 0;
+    while start < n {
+        let len = LANES.min(n - start);
+        for (l, row) in x[start * d..(start + len) * d].chunks_exact(d).enumerate() {
+            for (j, &v) in row.iter().enumerate() {
+                xt[j][l] = v;
             }
         }
+        for col in xt.iter_mut() {
+            col[len..].fill(0.0);
+        }
+        let mut xn = [0f32; LANES];
+        for xj in &xt {
+            for l in 0..LANES {
+                xn[l] = if FMA { xj[l].mul_add(xj[l], xn[l]) } else { xn[l] + xj[l] * xj[l] };
+            }
+        }
+        for (c, (crow, &ncc)) in cp.rows.chunks_exact(d).zip(&cp.row_norms).enumerate() {
+            let mut acc = [0f32; LANES];
+            for (xj, &cj) in xt.iter().zip(crow) {
+                for l in 0..LANES {
+                    acc[l] = if FMA { xj[l].mul_add(cj, acc[l]) } else { acc[l] + xj[l] * cj };
+                }
+            }
+            for l in 0..len {
+                out[(start + l) * k + c] = (xn[l] + (ncc - 2.0 * acc[l])).max(0.0);
+            }
+        }
+        start += len;
     }
 }
 

@@ -333,7 +333,7 @@ fn refine(x: &[f32], d: usize, q: &[f32], neigh: &[u32]) -> Vec<(f64, usize)> {
 }
 
 /// Relaxation chunk of Prim (fixed; the reduction is an exact min, so any split is the same).
-const PRIM_CHUNK: usize = 8192;
+const PRIM_CHUNK: usize = 4096;
 
 /// Prim's MST on the mutual-reachability graph: `n − 1` edges `(a, b, weight)` in the order added.
 fn prim_mst(x: &[f32], xt_full: &[f32], n: usize, d: usize, core: &[f64]) -> Vec<(usize, usize, f64)> {
