@@ -388,13 +388,22 @@ fn prim_mst(x: &[f32], xt_full: &[f32], n: usize, d: usize, core: &[f64]) -> Vec
         let mut pos = usize::MAX;
         let mut pid = u32::MAX;
         let mut pw = f64::INFINITY;
-        for (i, (&bv, &id)) in best[..m].iter().zip(&ids[..m]).enumerate() {
-            if bv == min_v {
-                let w = weight(src[i] as usize, id as usize);
-                if w < pw || (w == pw && id < pid) {
-                    pid = id;
-                    pos = i;
-                    pw = w;
+        // A vectorisable count per chunk first; only chunks holding the minimum are scanned.
+        for (ci, chunk) in best[..m].chunks(64).enumerate() {
+            let hits: u32 = chunk.iter().map(|&bv| (bv == min_v) as u32).sum();
+            if hits == 0 {
+                continue;
+            }
+            for (l, &bv) in chunk.iter().enumerate() {
+                let i = ci * 64 + l;
+                if bv == min_v {
+                    let id = ids[i];
+                    let w = weight(src[i] as usize, id as usize);
+                    if w < pw || (w == pw && id < pid) {
+                        pid = id;
+                        pos = i;
+                        pw = w;
+                    }
                 }
             }
         }
