@@ -4,6 +4,7 @@
 //! `run(&Args) -> Result<()>`. Errors are printed by [`main`] as one line
 //! (`error: <what is wrong>`) with exit code 2; progress goes to stderr, results to files.
 
+pub mod cluster;
 pub mod demo;
 pub mod disentangle;
 pub mod generate;
@@ -26,6 +27,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Stage 2: choose a latent subspace and cluster it into auxiliary labels (k-means or HDBSCAN).
+    Cluster(cluster::ClusterArgs),
     /// Train a small conv autoencoder on procedural images and print its loss falling.
     Demo(demo::DemoArgs),
     /// Print version, features, threads and the determinism contract.
@@ -53,6 +56,7 @@ pub fn main() -> i32 {
         }
     };
     let result = match &cli.command {
+        Command::Cluster(a) => cluster::run(a),
         Command::Demo(a) => demo::run(a),
         Command::Info(a) => info::run(a),
         Command::Generate(a) => generate::run(a),
