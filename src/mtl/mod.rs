@@ -8,6 +8,7 @@
 //!   selection on validation only; the STL baseline is the same call with one task;
 //! * [`eval`]: accuracy and macro-F1;
 //! * [`data`]: splits, auxiliary-label files, control tasks;
+//! * [`report`]: arms × seeds → `report.json`, `report.md`, `curves.png` (for `detaux run`).
 //!
 //! ```no_run
 //! use detaux::mtl::{data, train, weighting::WeightingSpec};
@@ -28,6 +29,7 @@ pub mod eval;
 #[cfg(feature = "cli")]
 pub mod json;
 pub mod model;
+pub mod report;
 pub mod train;
 pub mod weighting;
 
