@@ -106,3 +106,30 @@ fn report_of_two_arms_and_two_seeds_is_written_and_consistent() {
     j2.as_object_mut().unwrap().remove("timing");
     assert_eq!(j1, j2);
 }
+
+#[test]
+fn all_arms_of_one_seed_share_the_split_and_the_principal_task() {
+    use detaux::mtl::report::{run_all_arms, SeedTasks};
+    let data = detaux::data::digits::load().unwrap().to_model_input(64, 1).unwrap();
+    let split_cfg = SplitConfig { test_fraction: 0.05, train_fraction: Some(0.03), val_fraction: None };
+    let splits = experiment_splits(&data, &split_cfg, &SeedTree::new(0)).unwrap();
+    let principal = principal_task(&data).unwrap();
+    let discovered = detaux::mtl::data::labels_task("aux", (0..data.len()).map(|i| i % 3).collect()).unwrap();
+    let pixel = pixel_kmeans_task(&data, (0..data.len()).map(|i| (i / 7) % 2).collect()).unwrap();
+    let cfg = TrainConfig { epochs: 1, widths: vec![4, 4, 8, 8], hidden: 16, ..TrainConfig::default() };
+    let tasks = SeedTasks { seed: 3, discovered, pixel_kmeans: Some(pixel) };
+    let mut seen = Vec::new();
+    let runs = run_all_arms(&data, &splits, &principal, &tasks, &WeightingSpec::Uncertainty, &cfg, &mut |a, s| {
+        seen.push((a.to_string(), s));
+        Box::new(Silent)
+    })
+    .unwrap();
+    let names: Vec<&str> = runs.iter().map(|r| r.arm.as_str()).collect();
+    assert_eq!(names, vec!["stl", "detaux-mtl", "random-aux", "pixel-kmeans-aux"]);
+    assert_eq!(seen.len(), 4);
+    assert_eq!(runs[0].outcome.weighting, "equal");
+    assert_eq!(runs[1].outcome.weighting, "uw");
+    assert_eq!(runs[2].outcome.task_classes, vec![10, 3]);
+    assert_eq!(runs[3].outcome.task_classes, vec![10, 2]);
+    assert!(runs.iter().all(|r| r.outcome.steps == runs[0].outcome.steps));
+}

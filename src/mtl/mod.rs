@@ -4,7 +4,7 @@
 //! * [`model`]: shared conv trunk (SimpleConv64's conv stack by default) + one
 //!   `FC → Dropout(0.1) → ReLU → FC` head per task;
 //! * [`weighting`]: equal, fixed, uncertainty (UW), DWA, GradNorm, PCGrad (LibMTL formulas);
-//! * [`train`]: epochs of AdamW steps (lr 1e-4, wd 5e-3, batch 32), per-epoch metrics, model
+//! * [`mod@train`]: epochs of AdamW steps (lr 1e-4, wd 5e-3, batch 32), per-epoch metrics, model
 //!   selection on validation only; the STL baseline is the same call with one task;
 //! * [`eval`]: accuracy and macro-F1;
 //! * [`data`]: splits, auxiliary-label files, control tasks;

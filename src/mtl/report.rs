@@ -74,6 +74,49 @@ pub fn run_arm(
     Ok(ArmRun { arm: arm.to_string(), seed, outcome, seconds: t0.elapsed().as_secs_f64() })
 }
 
+/// The auxiliary labellings of one seed for [`run_all_arms`].
+#[derive(Clone, Debug)]
+pub struct SeedTasks {
+    /// Master seed of the seed's runs.
+    pub seed: u64,
+    /// The discovered auxiliary task (stage 2's cluster ids).
+    pub discovered: Task,
+    /// The pixel-k-means control (k-means on raw pixels, e.g. with the same `k`), if computed.
+    pub pixel_kmeans: Option<Task>,
+}
+
+/// Trains, for one seed, the arms `stl`, `detaux-mtl`, `random-aux` (uniform labels with the
+/// discovered task's `k`, stream `random_aux` of `SeedTree::new(seed).child("controls")`) and,
+/// if given, `pixel-kmeans-aux`, in that order. `observer(arm, seed)` gives each run's observer.
+///
+/// # Errors
+/// Whatever [`run_arm`] reports.
+#[allow(clippy::too_many_arguments)]
+pub fn run_all_arms(
+    data: &Dataset,
+    splits: &Splits,
+    principal: &Task,
+    tasks: &SeedTasks,
+    weighting: &WeightingSpec,
+    cfg: &TrainConfig,
+    observer: &mut dyn FnMut(&str, u64) -> Box<dyn Observer>,
+) -> Result<Vec<ArmRun>> {
+    let seed = tasks.seed;
+    let random =
+        super::data::random_labels(data.len(), tasks.discovered.classes, &SeedTree::new(seed).child("controls"))?;
+    let mut arms: Vec<(&str, Option<&Task>)> =
+        vec![("stl", None), ("detaux-mtl", Some(&tasks.discovered)), ("random-aux", Some(&random))];
+    if let Some(p) = &tasks.pixel_kmeans {
+        arms.push(("pixel-kmeans-aux", Some(p)));
+    }
+    let mut out = Vec::with_capacity(arms.len());
+    for (arm, aux) in arms {
+        let mut obs = observer(arm, seed);
+        out.push(run_arm(arm, data, splits, principal, aux, weighting, cfg, seed, obs.as_mut())?);
+    }
+    Ok(out)
+}
+
 /// The pixel-k-means control task from precomputed cluster ids (one per image, dataset order).
 ///
 /// # Errors
