@@ -25,6 +25,7 @@
 #![warn(missing_docs)]
 
 pub mod autodiff;
+pub mod cluster;
 pub mod data;
 pub mod demo;
 pub mod error;

@@ -23,6 +23,7 @@
 
 pub mod adam;
 pub mod conv;
+pub mod distance;
 pub mod float;
 pub mod gemm;
 pub mod par;

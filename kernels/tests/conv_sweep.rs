@@ -43,17 +43,28 @@ fn check_conv<T: Float>(g: &Conv2dGeom, rng: &mut ChaCha8Rng) {
     let (kk, hw) = (g.c_in * g.k_h * g.k_w, g.h_out() * g.w_out());
     let ld = hw + 3;
     let xs = g.c_in * g.h_in * g.w_in;
-    let mut col_fast = vec![T::from_f64(7.0); kk * ld];
-    let mut col_ref = col_fast.clone();
-    conv::im2col(g, &x[..xs], &mut col_fast, ld);
+    let mut col_ref = vec![T::from_f64(7.0); kk * ld];
     reference::im2col(g, &x[..xs], &mut col_ref, ld);
-    assert_eq!(col_fast, col_ref, "im2col {name}");
     let colv: Vec<T> = rand_vec(rng, kk * ld);
-    let mut img_fast = vec![T::from_f64(5.0); xs];
     let mut img_ref = vec![T::ZERO; xs];
-    conv::col2im(g, &colv, ld, &mut img_fast);
     reference::col2im(g, &colv, ld, &mut img_ref);
-    assert_close(&format!("col2im {name}"), &img_fast, &img_ref, t);
+    let mut col2im_bits = Vec::new();
+    let strategies = [conv::Strategy::Rows, conv::Strategy::Table, conv::Strategy::Phases];
+    let mut scratch = Vec::new();
+    for plan in strategies.iter().map(|&s| conv::Im2colPlan::with_strategy(g, s)).chain([conv::Im2colPlan::new(g)]) {
+        let mut col_fast = vec![T::from_f64(7.0); kk * ld];
+        conv::im2col_with(&plan, g, &x[..xs], &mut col_fast, ld, &mut scratch);
+        assert_eq!(col_fast, col_ref, "im2col {plan:?} {name}");
+        let mut img_fast = vec![T::from_f64(5.0); xs];
+        scratch.iter_mut().for_each(|v| *v = T::from_f64(9.0));
+        conv::col2im_with(&plan, g, &colv, ld, &mut img_fast, &mut scratch);
+        assert_close(&format!("col2im {name}"), &img_fast, &img_ref, t);
+        col2im_bits.push(img_fast);
+    }
+    assert!(col2im_bits.windows(2).all(|w| w[0] == w[1]), "col2im strategies differ in bits: {name}");
+    let mut col_pub = vec![T::from_f64(7.0); kk * ld];
+    conv::im2col(g, &x[..xs], &mut col_pub, ld);
+    assert_eq!(col_pub, col_ref, "im2col {name}");
 
     for par in [Par::Seq, Par::Rayon] {
         let mut y = vec![T::from_f64(3.0); g.y_len()];

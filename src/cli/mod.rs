@@ -5,6 +5,7 @@
 //! (`error: <what is wrong>`) with exit code 2; progress goes to stderr, results to files.
 
 pub mod demo;
+pub mod disentangle;
 pub mod generate;
 pub mod info;
 pub mod inspect;
@@ -31,6 +32,8 @@ pub enum Command {
     Info(info::InfoArgs),
     /// Write a procedural dataset (shapes3d, dsprites) as NPY files plus a PNG contact sheet.
     Generate(generate::GenerateArgs),
+    /// Stage 1: train the disentanglement model; write checkpoints, pictures, latents and a probe.
+    Disentangle(disentangle::DisentangleArgs),
     /// Load a dataset SPEC and print its size, shape, value range, factors and split sizes.
     Inspect(inspect::InspectArgs),
     /// Stage 3: train the shared trunk on the principal task plus auxiliary labels (or alone).
@@ -54,6 +57,7 @@ pub fn main() -> i32 {
         Command::Info(a) => info::run(a),
         Command::Generate(a) => generate::run(a),
         Command::Inspect(a) => inspect::run(a),
+        Command::Disentangle(a) => disentangle::run(a),
         Command::Train(a) => train::run(a),
     };
     match result {

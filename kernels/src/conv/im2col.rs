@@ -28,6 +28,97 @@ pub(crate) fn valid_range(n_out: usize, stride: usize, k: usize, pad: usize, siz
     (lo.min(hi), hi)
 }
 
+/// How [`im2col_with`] / [`col2im_with`] walk the image. All three give identical bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Strategy {
+    /// Per column-matrix row `(c, p, q)` and output row `i`: zero-fill the padding and copy
+    /// the valid `j` range (a strided gather when `s_w > 1`).
+    Rows,
+    /// A table, per `(p, q)` and output pixel, of the source offset inside a channel plane
+    /// (`u32::MAX` in the padding), so each column-matrix row is one flat gather.
+    Table,
+    /// First split the zero-padded image into `s_h·s_w` phase planes
+    /// `P[c, a, b][u', v'] = x_pad[c, s_h·u' + a, s_w·v' + b]` (a scratch buffer of
+    /// [`Im2colPlan::scratch_len`] elements); every column-matrix row is then a set of
+    /// contiguous, branch-free copies `P[c, p mod s_h, q mod s_w][i + p / s_h, q / s_w ..]`.
+    Phases,
+}
+
+/// A prepared lowering for one geometry: the [`Strategy`] and, for [`Strategy::Table`], its
+/// offset table. Built once per convolution call, shared read-only by every image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Im2colPlan {
+    key: [usize; 9],
+    strategy: Strategy,
+    table: Vec<u32>,
+    /// Phase-plane height and width (`Phases` only).
+    hp: usize,
+    wp: usize,
+}
+
+fn geom_key(g: &Conv2dGeom) -> [usize; 9] {
+    [g.c_in, g.h_in, g.w_in, g.k_h, g.k_w, g.stride_h, g.stride_w, g.pad_h, g.pad_w]
+}
+
+/// Output widths below this use [`Strategy::Table`] in [`Im2colPlan::new`].
+pub const TABLE_MAX_W_OUT: usize = 16;
+
+impl Im2colPlan {
+    /// [`Strategy::Table`] for outputs narrower than [`TABLE_MAX_W_OUT`], otherwise
+    /// [`Strategy::Phases`] (measured fastest on the SimpleConv64 shapes, `benches/kernels.rs`).
+    pub fn new(g: &Conv2dGeom) -> Self {
+        let s = if g.w_out() < TABLE_MAX_W_OUT { Strategy::Table } else { Strategy::Phases };
+        Self::with_strategy(g, s)
+    }
+
+    /// A plan using `strategy`.
+    ///
+    /// # Panics
+    /// For [`Strategy::Table`], if a channel plane has `u32::MAX` pixels or more.
+    pub fn with_strategy(g: &Conv2dGeom, strategy: Strategy) -> Self {
+        let (ho, wo) = (g.h_out(), g.w_out());
+        let mut table = Vec::new();
+        if strategy == Strategy::Table {
+            assert!(g.h_in * g.w_in < u32::MAX as usize, "Im2colPlan: plane too large for u32 offsets");
+            table.reserve(g.k_h * g.k_w * ho * wo);
+            for p in 0..g.k_h {
+                for q in 0..g.k_w {
+                    for i in 0..ho {
+                        let u = (i * g.stride_h + p).checked_sub(g.pad_h).filter(|&u| u < g.h_in);
+                        for j in 0..wo {
+                            let v = (j * g.stride_w + q).checked_sub(g.pad_w).filter(|&v| v < g.w_in);
+                            table.push(match (u, v) {
+                                (Some(u), Some(v)) => (u * g.w_in + v) as u32,
+                                _ => u32::MAX,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        let hp = ho + (g.k_h - 1) / g.stride_h;
+        let wp = wo + (g.k_w - 1) / g.stride_w;
+        Im2colPlan { key: geom_key(g), strategy, table, hp, wp }
+    }
+
+    /// The strategy of this plan.
+    pub fn strategy(&self) -> Strategy {
+        self.strategy
+    }
+
+    /// Elements of scratch [`im2col_with`] / [`col2im_with`] need (0 unless `Phases`).
+    pub fn scratch_len(&self) -> usize {
+        match self.strategy {
+            Strategy::Phases => self.key[0] * self.key[5] * self.key[6] * self.hp * self.wp,
+            _ => 0,
+        }
+    }
+
+    fn check_geom(&self, g: &Conv2dGeom) {
+        assert_eq!(self.key, geom_key(g), "Im2colPlan: built for another geometry");
+    }
+}
+
 fn check(op: &str, g: &Conv2dGeom, img: usize, col: usize, ld: usize) {
     let hw = g.h_out() * g.w_out();
     let rows = g.c_in * g.k_h * g.k_w;
@@ -40,12 +131,86 @@ fn check(op: &str, g: &Conv2dGeom, img: usize, col: usize, ld: usize) {
 }
 
 /// Writes the column matrix of one image `x_img: [c_in, h_in, w_in]` into `col` (row stride
-/// `ld`; columns `h_out·w_out..ld` of each row are left untouched).
+/// `ld`; columns `h_out·w_out..ld` of each row are left untouched). Uses
+/// [`Im2colPlan::new`]`(g)`; inside loops prefer [`im2col_with`] and a reused plan.
 ///
 /// # Panics
 /// If `x_img.len() != c_in·h_in·w_in`, `ld < h_out·w_out`, or `col` is too short.
 pub fn im2col<T: Float>(g: &Conv2dGeom, x_img: &[T], col: &mut [T], ld: usize) {
+    im2col_with(&Im2colPlan::new(g), g, x_img, col, ld, &mut Vec::new());
+}
+
+/// [`im2col`] with a prepared plan and a reusable scratch buffer (grown to
+/// [`Im2colPlan::scratch_len`] on first use).
+///
+/// # Panics
+/// As [`im2col`], or if `plan` was built for another geometry.
+pub fn im2col_with<T: Float>(
+    plan: &Im2colPlan,
+    g: &Conv2dGeom,
+    x_img: &[T],
+    col: &mut [T],
+    ld: usize,
+    scratch: &mut Vec<T>,
+) {
     check("im2col", g, x_img.len(), col.len(), ld);
+    plan.check_geom(g);
+    match plan.strategy {
+        Strategy::Rows => im2col_rows(g, x_img, col, ld),
+        Strategy::Table => im2col_table(&plan.table, g, x_img, col, ld),
+        Strategy::Phases => {
+            let len = plan.scratch_len();
+            if scratch.len() < len {
+                scratch.resize(len, T::ZERO);
+            }
+            let phases = &mut scratch[..len];
+            split_phases(plan, g, x_img, phases);
+            im2col_phases(plan, g, phases, col, ld);
+        }
+    }
+}
+
+/// The adjoint of [`im2col`]: `x_img` (overwritten) `[c_in, h_in, w_in]` receives, at each
+/// pixel, the sum of every `col` entry (row stride `ld`) that [`im2col`] would read from it,
+/// added in the order of `col`'s rows `(c, p, q)`, then `i`, then `j`.
+///
+/// # Panics
+/// If `x_img.len() != c_in·h_in·w_in`, `ld < h_out·w_out`, or `col` is too short.
+pub fn col2im<T: Float>(g: &Conv2dGeom, col: &[T], ld: usize, x_img: &mut [T]) {
+    col2im_with(&Im2colPlan::new(g), g, col, ld, x_img, &mut Vec::new());
+}
+
+/// [`col2im`] with a prepared plan and a reusable scratch buffer. Every strategy adds into
+/// each pixel in the same order, so all give identical bits.
+///
+/// # Panics
+/// As [`col2im`], or if `plan` was built for another geometry.
+pub fn col2im_with<T: Float>(
+    plan: &Im2colPlan,
+    g: &Conv2dGeom,
+    col: &[T],
+    ld: usize,
+    x_img: &mut [T],
+    scratch: &mut Vec<T>,
+) {
+    check("col2im", g, x_img.len(), col.len(), ld);
+    plan.check_geom(g);
+    match plan.strategy {
+        Strategy::Rows => col2im_rows(g, col, ld, x_img),
+        Strategy::Table => col2im_table(&plan.table, g, col, ld, x_img),
+        Strategy::Phases => {
+            let len = plan.scratch_len();
+            if scratch.len() < len {
+                scratch.resize(len, T::ZERO);
+            }
+            let phases = &mut scratch[..len];
+            col2im_phases(plan, g, col, ld, phases);
+            merge_phases(plan, g, phases, x_img);
+        }
+    }
+}
+
+fn im2col_rows<T: Float>(g: &Conv2dGeom, x_img: &[T], col: &mut [T], ld: usize) {
     let (ho, wo) = (g.h_out(), g.w_out());
     let (s_h, s_w) = (g.stride_h, g.stride_w);
     let plane = g.h_in * g.w_in;
@@ -69,13 +234,7 @@ pub fn im2col<T: Float>(g: &Conv2dGeom, x_img: &[T], col: &mut [T], ld: usize) {
                     dst[j_hi..].fill(T::ZERO);
                     if j_lo < j_hi {
                         let v0 = j_lo * s_w + q - g.pad_w;
-                        if s_w == 1 {
-                            dst[j_lo..j_hi].copy_from_slice(&src[v0..v0 + (j_hi - j_lo)]);
-                        } else {
-                            for (d, s) in dst[j_lo..j_hi].iter_mut().zip(src[v0..].iter().step_by(s_w)) {
-                                *d = *s;
-                            }
-                        }
+                        copy_strided(&mut dst[j_lo..j_hi], &src[v0..], s_w);
                     }
                 }
                 r += 1;
@@ -84,13 +243,7 @@ pub fn im2col<T: Float>(g: &Conv2dGeom, x_img: &[T], col: &mut [T], ld: usize) {
     }
 }
 
-/// The adjoint of [`im2col`]: `x_img` (overwritten) `[c_in, h_in, w_in]` receives, at each
-/// pixel, the sum of every `col` entry (row stride `ld`) that [`im2col`] would read from it.
-///
-/// # Panics
-/// If `x_img.len() != c_in·h_in·w_in`, `ld < h_out·w_out`, or `col` is too short.
-pub fn col2im<T: Float>(g: &Conv2dGeom, col: &[T], ld: usize, x_img: &mut [T]) {
-    check("col2im", g, x_img.len(), col.len(), ld);
+fn col2im_rows<T: Float>(g: &Conv2dGeom, col: &[T], ld: usize, x_img: &mut [T]) {
     x_img.fill(T::ZERO);
     let (ho, wo) = (g.h_out(), g.w_out());
     let (s_h, s_w) = (g.stride_h, g.stride_w);
@@ -111,17 +264,213 @@ pub fn col2im<T: Float>(g: &Conv2dGeom, col: &[T], ld: usize, x_img: &mut [T]) {
                 for i in i_lo..i_hi {
                     let u = i * s_h + p - g.pad_h;
                     let src = &row[i * wo + j_lo..i * wo + j_hi];
-                    let dst = &mut x_c[u * g.w_in + v0..(u + 1) * g.w_in];
-                    if s_w == 1 {
-                        for (d, s) in dst.iter_mut().zip(src) {
-                            *d += *s;
-                        }
-                    } else {
-                        for (d, s) in dst.iter_mut().step_by(s_w).zip(src) {
-                            *d += *s;
-                        }
+                    add_strided(&mut x_c[u * g.w_in + v0..(u + 1) * g.w_in], src, s_w);
+                }
+            }
+        }
+    }
+}
+
+fn im2col_table<T: Float>(table: &[u32], g: &Conv2dGeom, x_img: &[T], col: &mut [T], ld: usize) {
+    let (kk2, hw, plane) = (g.k_h * g.k_w, g.h_out() * g.w_out(), g.h_in * g.w_in);
+    for c in 0..g.c_in {
+        let x_c = &x_img[c * plane..(c + 1) * plane];
+        for pq in 0..kk2 {
+            let r = c * kk2 + pq;
+            let offs = &table[pq * hw..(pq + 1) * hw];
+            for (d, &o) in col[r * ld..r * ld + hw].iter_mut().zip(offs) {
+                // Padding entries hold u32::MAX, out of range of the plane: they read zero.
+                *d = x_c.get(o as usize).copied().unwrap_or(T::ZERO);
+            }
+        }
+    }
+}
+
+fn col2im_table<T: Float>(table: &[u32], g: &Conv2dGeom, col: &[T], ld: usize, x_img: &mut [T]) {
+    x_img.fill(T::ZERO);
+    let (kk2, hw, plane) = (g.k_h * g.k_w, g.h_out() * g.w_out(), g.h_in * g.w_in);
+    for c in 0..g.c_in {
+        let x_c = &mut x_img[c * plane..(c + 1) * plane];
+        for pq in 0..kk2 {
+            let r = c * kk2 + pq;
+            let offs = &table[pq * hw..(pq + 1) * hw];
+            for (v, &o) in col[r * ld..r * ld + hw].iter().zip(offs) {
+                if let Some(d) = x_c.get_mut(o as usize) {
+                    *d += *v;
+                }
+            }
+        }
+    }
+}
+
+/// `phases[((c·s_h + a)·s_w + b)·hp·wp + u'·wp + v'] = x_pad[c, s_h·u' + a, s_w·v' + b]`.
+fn split_phases<T: Float>(plan: &Im2colPlan, g: &Conv2dGeom, x_img: &[T], phases: &mut [T]) {
+    let (hp, wp) = (plan.hp, plan.wp);
+    let (s_h, s_w) = (g.stride_h, g.stride_w);
+    let plane = g.h_in * g.w_in;
+    for c in 0..g.c_in {
+        let x_c = &x_img[c * plane..(c + 1) * plane];
+        for a in 0..s_h {
+            let (u_lo, u_hi) = valid_range(hp, s_h, a, g.pad_h, g.h_in);
+            for b in 0..s_w {
+                let (v_lo, v_hi) = valid_range(wp, s_w, b, g.pad_w, g.w_in);
+                let ph = &mut phases[((c * s_h + a) * s_w + b) * hp * wp..][..hp * wp];
+                for up in 0..hp {
+                    let dst = &mut ph[up * wp..(up + 1) * wp];
+                    if up < u_lo || up >= u_hi || v_lo >= v_hi {
+                        dst.fill(T::ZERO);
+                        continue;
+                    }
+                    let u = up * s_h + a - g.pad_h;
+                    dst[..v_lo].fill(T::ZERO);
+                    dst[v_hi..].fill(T::ZERO);
+                    let v0 = v_lo * s_w + b - g.pad_w;
+                    copy_strided(&mut dst[v_lo..v_hi], &x_c[u * g.w_in + v0..(u + 1) * g.w_in], s_w);
+                }
+            }
+        }
+    }
+}
+
+/// The adjoint of [`split_phases`] on the pixels it reads: `x_img[c, u, v]` takes the phase
+/// element that holds it (pixels no phase holds are never read by the convolution: zero).
+fn merge_phases<T: Float>(plan: &Im2colPlan, g: &Conv2dGeom, phases: &[T], x_img: &mut [T]) {
+    let (hp, wp) = (plan.hp, plan.wp);
+    let (s_h, s_w) = (g.stride_h, g.stride_w);
+    let plane = g.h_in * g.w_in;
+    x_img.fill(T::ZERO);
+    for c in 0..g.c_in {
+        let x_c = &mut x_img[c * plane..(c + 1) * plane];
+        for a in 0..s_h {
+            let (u_lo, u_hi) = valid_range(hp, s_h, a, g.pad_h, g.h_in);
+            for b in 0..s_w {
+                let (v_lo, v_hi) = valid_range(wp, s_w, b, g.pad_w, g.w_in);
+                if v_lo >= v_hi {
+                    continue;
+                }
+                let ph = &phases[((c * s_h + a) * s_w + b) * hp * wp..][..hp * wp];
+                for up in u_lo..u_hi {
+                    let u = up * s_h + a - g.pad_h;
+                    let v0 = v_lo * s_w + b - g.pad_w;
+                    scatter_strided(
+                        &mut x_c[u * g.w_in + v0..(u + 1) * g.w_in],
+                        &ph[up * wp + v_lo..up * wp + v_hi],
+                        s_w,
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn im2col_phases<T: Float>(plan: &Im2colPlan, g: &Conv2dGeom, phases: &[T], col: &mut [T], ld: usize) {
+    let (hp, wp) = (plan.hp, plan.wp);
+    let (ho, wo) = (g.h_out(), g.w_out());
+    let (s_h, s_w) = (g.stride_h, g.stride_w);
+    let mut r = 0;
+    for c in 0..g.c_in {
+        for p in 0..g.k_h {
+            for q in 0..g.k_w {
+                let ph = &phases[((c * s_h + p % s_h) * s_w + q % s_w) * hp * wp..][..hp * wp];
+                let (di, dj) = (p / s_h, q / s_w);
+                let row = &mut col[r * ld..r * ld + ho * wo];
+                for (i, dst) in row.chunks_exact_mut(wo).enumerate() {
+                    copy_row(dst, &ph[(i + di) * wp + dj..(i + di) * wp + dj + wo]);
+                }
+                r += 1;
+            }
+        }
+    }
+}
+
+fn col2im_phases<T: Float>(plan: &Im2colPlan, g: &Conv2dGeom, col: &[T], ld: usize, phases: &mut [T]) {
+    let (hp, wp) = (plan.hp, plan.wp);
+    let (ho, wo) = (g.h_out(), g.w_out());
+    let (s_h, s_w) = (g.stride_h, g.stride_w);
+    phases.fill(T::ZERO);
+    let mut r = 0;
+    for c in 0..g.c_in {
+        for p in 0..g.k_h {
+            for q in 0..g.k_w {
+                let ph = &mut phases[((c * s_h + p % s_h) * s_w + q % s_w) * hp * wp..][..hp * wp];
+                let (di, dj) = (p / s_h, q / s_w);
+                let row = &col[r * ld..r * ld + ho * wo];
+                for (i, src) in row.chunks_exact(wo).enumerate() {
+                    for (d, v) in ph[(i + di) * wp + dj..(i + di) * wp + dj + wo].iter_mut().zip(src) {
+                        *d += *v;
                     }
                 }
+                r += 1;
+            }
+        }
+    }
+}
+
+/// `dst.copy_from_slice(src)` as a plain loop: for the short rows of small feature maps it
+/// beats a `memcpy` call.
+#[inline(always)]
+fn copy_row<T: Copy>(dst: &mut [T], src: &[T]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = *s;
+    }
+}
+
+/// `dst[j·s] = src[j]` for every `j < src.len()`.
+#[inline]
+fn scatter_strided<T: Copy>(dst: &mut [T], src: &[T], s: usize) {
+    for (d, v) in dst.iter_mut().step_by(s).zip(src) {
+        *d = *v;
+    }
+}
+
+/// `dst[j] = src[j·s]` for every `j < dst.len()` (`src` must hold `(dst.len() − 1)·s + 1`
+/// elements). Strides 1 and 2 get loops the compiler vectorises.
+#[inline]
+fn copy_strided<T: Copy>(dst: &mut [T], src: &[T], s: usize) {
+    let n = dst.len();
+    if n == 0 {
+        return;
+    }
+    match s {
+        1 => dst.copy_from_slice(&src[..n]),
+        2 => {
+            let (head, last) = dst.split_at_mut(n - 1);
+            for (d, pair) in head.iter_mut().zip(src[..2 * (n - 1)].chunks_exact(2)) {
+                *d = pair[0];
+            }
+            last[0] = src[2 * (n - 1)];
+        }
+        _ => {
+            for (d, v) in dst.iter_mut().zip(src.iter().step_by(s)) {
+                *d = *v;
+            }
+        }
+    }
+}
+
+/// `dst[j·s] += src[j]` for every `j < src.len()` (`dst` must hold `(src.len() − 1)·s + 1`
+/// elements).
+#[inline]
+fn add_strided<T: Float>(dst: &mut [T], src: &[T], s: usize) {
+    let n = src.len();
+    if n == 0 {
+        return;
+    }
+    match s {
+        1 => {
+            for (d, v) in dst[..n].iter_mut().zip(src) {
+                *d += *v;
+            }
+        }
+        2 => {
+            for (pair, v) in dst[..2 * (n - 1)].chunks_exact_mut(2).zip(&src[..n - 1]) {
+                pair[0] += *v;
+            }
+            dst[2 * (n - 1)] += src[n - 1];
+        }
+        _ => {
+            for (d, v) in dst.iter_mut().step_by(s).zip(src) {
+                *d += *v;
             }
         }
     }

@@ -27,7 +27,7 @@
 mod im2col;
 pub mod reference;
 
-pub use im2col::{col2im, im2col};
+pub use im2col::{col2im, col2im_with, im2col, im2col_with, Im2colPlan, Strategy, TABLE_MAX_W_OUT};
 
 use crate::gemm::{gemm, MatMut, MatRef};
 use crate::{Float, Par};
@@ -295,14 +295,21 @@ pub fn conv2d_forward<T: Float>(g: &Conv2dGeom, x: &[T], w: &[T], bias: Option<&
     }
     let nb = images_per_chunk(hw, g.batch, TARGET_COLS);
     let par = par.for_work(g.macs(), MIN_PAR_MACS);
+    let plan = Im2colPlan::new(g);
     let wm = MatRef::row_major(w, g.c_out, kk);
-    let init = || (vec![T::ZERO; kk * nb * hw], vec![T::ZERO; if nb > 1 { ys * nb } else { 0 }]);
-    for_chunks(y, nb * ys, par, init, |ci, yc, (col, tmp)| {
+    let init = || {
+        (
+            vec![T::ZERO; kk * nb * hw],
+            vec![T::ZERO; if nb > 1 { ys * nb } else { 0 }],
+            vec![T::ZERO; plan.scratch_len()],
+        )
+    };
+    for_chunks(y, nb * ys, par, init, |ci, yc, (col, tmp, ph)| {
         let imgs = yc.len() / ys;
         let ld = imgs * hw;
         let b0 = ci * nb;
         for t in 0..imgs {
-            im2col(g, &x[(b0 + t) * xs..(b0 + t + 1) * xs], &mut col[t * hw..], ld);
+            im2col_with(&plan, g, &x[(b0 + t) * xs..(b0 + t + 1) * xs], &mut col[t * hw..], ld, ph);
         }
         let colm = MatRef::row_major(&col[..kk * ld], kk, ld);
         if imgs == 1 {
@@ -348,9 +355,16 @@ pub fn conv2d_backward_input<T: Float>(g: &Conv2dGeom, dy: &[T], w: &[T], dx: &m
     }
     let nb = images_per_chunk(hw, g.batch, TARGET_COLS);
     let par = par.for_work(g.macs(), MIN_PAR_MACS);
+    let plan = Im2colPlan::new(g);
     let wt = MatRef::row_major(w, g.c_out, kk).t();
-    let init = || (vec![T::ZERO; kk * nb * hw], vec![T::ZERO; if nb > 1 { ys * nb } else { 0 }]);
-    for_chunks(dx, nb * xs, par, init, |ci, dxc, (col, tmp)| {
+    let init = || {
+        (
+            vec![T::ZERO; kk * nb * hw],
+            vec![T::ZERO; if nb > 1 { ys * nb } else { 0 }],
+            vec![T::ZERO; plan.scratch_len()],
+        )
+    };
+    for_chunks(dx, nb * xs, par, init, |ci, dxc, (col, tmp, ph)| {
         let imgs = dxc.len() / xs;
         let ld = imgs * hw;
         let b0 = ci * nb;
@@ -363,7 +377,7 @@ pub fn conv2d_backward_input<T: Float>(g: &Conv2dGeom, dy: &[T], w: &[T], dx: &m
         };
         gemm(T::ONE, wt, dym, T::ZERO, MatMut::row_major(&mut col[..kk * ld], kk, ld), Par::Seq);
         for t in 0..imgs {
-            col2im(g, &col[t * hw..kk * ld], ld, &mut dxc[t * xs..(t + 1) * xs]);
+            col2im_with(&plan, g, &col[t * hw..kk * ld], ld, &mut dxc[t * xs..(t + 1) * xs], ph);
         }
     });
 }
@@ -392,15 +406,22 @@ pub fn conv2d_backward_weight<T: Float>(g: &Conv2dGeom, x: &[T], dy: &[T], dw: &
         return;
     }
     let nb = images_per_chunk(hw, g.batch, TARGET_COLS_WEIGHT);
+    let plan = Im2colPlan::new(g);
     let n_chunks = g.batch.div_ceil(nb);
     let par = par.for_work(g.macs(), MIN_PAR_MACS);
-    let init = || (vec![T::ZERO; kk * nb * hw], vec![T::ZERO; if nb > 1 { ys * nb } else { 0 }]);
-    let partial = |ci: usize, out: &mut [T], (col, tmp): &mut (Vec<T>, Vec<T>)| {
+    let init = || {
+        (
+            vec![T::ZERO; kk * nb * hw],
+            vec![T::ZERO; if nb > 1 { ys * nb } else { 0 }],
+            vec![T::ZERO; plan.scratch_len()],
+        )
+    };
+    let partial = |ci: usize, out: &mut [T], (col, tmp, ph): &mut (Vec<T>, Vec<T>, Vec<T>)| {
         let b0 = ci * nb;
         let imgs = nb.min(g.batch - b0);
         let ld = imgs * hw;
         for t in 0..imgs {
-            im2col(g, &x[(b0 + t) * xs..(b0 + t + 1) * xs], &mut col[t * hw..], ld);
+            im2col_with(&plan, g, &x[(b0 + t) * xs..(b0 + t + 1) * xs], &mut col[t * hw..], ld, ph);
         }
         let dy_chunk = &dy[b0 * ys..(b0 + imgs) * ys];
         let dym = if imgs == 1 {
