@@ -133,3 +133,23 @@ fn all_arms_of_one_seed_share_the_split_and_the_principal_task() {
     assert_eq!(runs[3].outcome.task_classes, vec![10, 2]);
     assert!(runs.iter().all(|r| r.outcome.steps == runs[0].outcome.steps));
 }
+
+#[test]
+fn pixel_kmeans_control_clusters_raw_digits_into_meaningful_groups() {
+    use detaux::cluster::metrics::normalized_mutual_info;
+    use detaux::cluster::KMeans;
+    use detaux::mtl::report::pixel_kmeans_control;
+    let data = detaux::data::digits::load().unwrap(); // raw 8x8
+    let fit: Vec<usize> = (0..data.len()).collect();
+    let km = KMeans::new(10).n_init(2).seed(5);
+    let t = pixel_kmeans_control(&data, &fit, 600, &km, &SeedTree::new(1)).unwrap();
+    let t2 = pixel_kmeans_control(&data, &fit, 600, &km, &SeedTree::new(1)).unwrap();
+    assert_eq!(t.labels, t2.labels);
+    assert_eq!(t.labels.len(), data.len());
+    assert!(t.classes >= 2 && t.classes <= 10);
+    let truth: Vec<i64> = data.labels(0).iter().map(|&v| v as i64).collect();
+    let pred: Vec<i64> = t.labels.iter().map(|&v| v as i64).collect();
+    let nmi = normalized_mutual_info(&truth, &pred).unwrap();
+    assert!(nmi > 0.5, "NMI {nmi}");
+    assert!(pixel_kmeans_control(&data, &fit, 0, &km, &SeedTree::new(1)).is_err());
+}

@@ -4,7 +4,7 @@
 //! `stl` (principal head only), `detaux-mtl` (principal + discovered auxiliary labels),
 //! `random-aux` (principal + uniform random labels with the same `k`,
 //! [`super::data::random_labels`]) and `pixel-kmeans-aux` (principal + k-means labels of the raw
-//! pixels, [`pixel_kmeans_task`] with labels from `crate::cluster`). [`run_arm`] trains one arm
+//! pixels, [`pixel_kmeans_control`], or [`pixel_kmeans_task`] from precomputed ids). [`run_arm`] trains one arm
 //! for one seed; [`Report`] gathers the runs and writes:
 //!
 //! * `report.json`: `config`, `version`, `seeds`, `details` (free-form, e.g. chosen subspace
@@ -139,6 +139,42 @@ pub fn pixel_features(data: &Dataset, indices: &[usize]) -> Array2<f32> {
         }
     }
     out
+}
+
+/// The pixel-k-means control: k-means ([`crate::cluster::KMeans`], configured by the caller,
+/// e.g. `KMeans::new(k).seed(s)`) fitted on the raw pixels of at most `max_fit` images drawn
+/// without replacement from `fit_indices` (stream `CLUSTER` of `seeds.child("pixel_kmeans")`,
+/// kept in ascending order), then every image of `data` is assigned to its nearest centre (in
+/// chunks of 4096 images, so memory stays `O(max_fit · pixels)`). Pass the dataset at whatever
+/// resolution should count as "raw" (labels are per index either way).
+///
+/// # Errors
+/// [`Error::InvalidParam`] for `max_fit == 0` or empty `fit_indices`; k-means errors (e.g.
+/// more clusters than fit images); [`Error::InvalidData`] if fewer than 2 clusters are used.
+pub fn pixel_kmeans_control(
+    data: &Dataset,
+    fit_indices: &[usize],
+    max_fit: usize,
+    kmeans: &crate::cluster::KMeans,
+    seeds: &SeedTree,
+) -> Result<Task> {
+    use rand::seq::SliceRandom;
+    if max_fit == 0 || fit_indices.is_empty() {
+        return Err(Error::param("pixel k-means", "needs max_fit >= 1 and at least one fit image"));
+    }
+    let mut fit: Vec<usize> = fit_indices.to_vec();
+    if fit.len() > max_fit {
+        let mut rng = seeds.child("pixel_kmeans").rng(crate::rng::streams::CLUSTER);
+        fit = fit.choose_multiple(&mut rng, max_fit).copied().collect();
+        fit.sort_unstable();
+    }
+    let model = kmeans.fit(pixel_features(data, &fit).view())?;
+    let all: Vec<usize> = (0..data.len()).collect();
+    let mut labels = Vec::with_capacity(data.len());
+    for chunk in all.chunks(4096) {
+        labels.extend(super::data::labels_from_i64(&model.predict(pixel_features(data, chunk).view())?)?);
+    }
+    pixel_kmeans_task(data, labels)
 }
 
 /// Mean and sample standard deviation (`n − 1`; 0 for `n ≤ 1`).
