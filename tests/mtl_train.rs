@@ -139,7 +139,7 @@ fn strip_timing(mut m: Value) -> Value {
 fn training_is_bitwise_identical_at_one_and_two_threads() {
     let dir = scratch("det");
     let aux = aux_file(&dir);
-    for w in ["uw", "pcgrad"] {
+    for w in ["equal", "uw", "gradnorm", "pcgrad"] {
         let a = strip_timing(run_train(&dir.join(format!("{w}1")), aux.to_str().unwrap(), w, 2, 1));
         let b = strip_timing(run_train(&dir.join(format!("{w}2")), aux.to_str().unwrap(), w, 2, 2));
         // serde_json prints f64 with round-trip precision, so equal text = equal bits.
@@ -238,4 +238,41 @@ fn training_lowers_the_loss_on_an_easy_setting() {
     let last = out.epochs.last().unwrap().train[0].loss;
     assert!(last < 0.8 * first, "train loss {first} -> {last}");
     assert!(out.principal_test().accuracy > 0.3, "{:?}", out.principal_test());
+}
+
+#[test]
+fn default_trunk_steps_are_bitwise_identical_at_one_and_two_threads() {
+    use detaux::mtl::train::Trainer;
+    use detaux::nn::Module;
+    use detaux::par::ThreadPool;
+    use rand::Rng;
+    let mut rng = SeedTree::new(5).rng("data");
+    let x = ndarray::Array4::from_shape_fn((8, 3, 64, 64), |_| rng.gen::<f32>());
+    let y: Vec<Vec<usize>> = vec![(0..8).map(|i| i % 4).collect(), (0..8).map(|i| i % 6).collect()];
+    for w in ["equal", "gradnorm"] {
+        let spec: WeightingSpec = w.parse().unwrap();
+        let params = |threads: usize| {
+            let pool = ThreadPool::new(threads).unwrap();
+            pool.install(|| {
+                let mut t = Trainer::new(&TrainConfig::default(), 3, 64, vec![4, 6], &spec, &SeedTree::new(2)).unwrap();
+                let mut losses = Vec::new();
+                for _ in 0..2 {
+                    losses.push(t.step(&x, &y).unwrap().total.to_bits());
+                }
+                t.end_epoch(&[1.5, 1.8]);
+                losses.push(t.step(&x, &y).unwrap().total.to_bits());
+                let mut bits = Vec::new();
+                t.model.visit_params(&mut |p| bits.extend(p.value.iter().map(|v| v.to_bits())));
+                (losses, bits)
+            })
+        };
+        assert!(params(1) == params(2), "{w}");
+    }
+}
+
+#[test]
+fn cluster_ids_convert_to_labels() {
+    assert_eq!(detaux::mtl::data::labels_from_i64(&[0, 2, 1]).unwrap(), vec![0, 2, 1]);
+    let e = detaux::mtl::data::labels_from_i64(&[0, -1]).unwrap_err().to_string();
+    assert!(e.contains("-1 at index 1"), "{e}");
 }

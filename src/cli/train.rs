@@ -26,7 +26,7 @@ pub struct TrainArgs {
     /// The dataset SPEC (see below).
     #[arg(long)]
     pub dataset: String,
-    /// Auxiliary labels: an integer NPY file [n] in dataset order, or `none` for the
+    /// Auxiliary labels: an integer NPY file `[n]` in dataset order, or `none` for the
     /// single-task (STL) baseline.
     #[arg(long)]
     pub aux_labels: String,

@@ -171,3 +171,14 @@ pub fn random_labels(n: usize, k: usize, seeds: &SeedTree) -> Result<Task> {
     let labels = (0..n).map(|_| rng.gen_range(0..k)).collect();
     Task::new("random-aux", labels, k, n)
 }
+
+/// Cluster ids as returned by `crate::cluster` (`i64`) to task labels.
+///
+/// # Errors
+/// [`Error::InvalidData`] naming the first negative id (e.g. an unshifted HDBSCAN noise `-1`).
+pub fn labels_from_i64(ids: &[i64]) -> Result<Vec<usize>> {
+    match ids.iter().enumerate().find(|(_, &v)| v < 0) {
+        Some((i, &v)) => Err(Error::InvalidData(format!("cluster id {v} at index {i} is negative"))),
+        None => Ok(ids.iter().map(|&v| v as usize).collect()),
+    }
+}

@@ -4,10 +4,11 @@
 //! * [`model`]: shared conv trunk (SimpleConv64's conv stack by default) + one
 //!   `FC → Dropout(0.1) → ReLU → FC` head per task;
 //! * [`weighting`]: equal, fixed, uncertainty (UW), DWA, GradNorm, PCGrad (LibMTL formulas);
-//! * [`train`]: epochs of AdamW steps (lr 1e-4, wd 5e-3, batch 32), per-epoch metrics, model
+//! * [`mod@train`]: epochs of AdamW steps (lr 1e-4, wd 5e-3, batch 32), per-epoch metrics, model
 //!   selection on validation only; the STL baseline is the same call with one task;
 //! * [`eval`]: accuracy and macro-F1;
 //! * [`data`]: splits, auxiliary-label files, control tasks;
+//! * [`report`]: arms × seeds → `report.json`, `report.md`, `curves.png` (for `detaux run`).
 //!
 //! ```no_run
 //! use detaux::mtl::{data, train, weighting::WeightingSpec};
@@ -28,6 +29,7 @@ pub mod eval;
 #[cfg(feature = "cli")]
 pub mod json;
 pub mod model;
+pub mod report;
 pub mod train;
 pub mod weighting;
 
