@@ -36,6 +36,7 @@ pub mod mtl;
 pub mod nn;
 pub mod optim;
 pub mod par;
+pub mod pipeline;
 pub mod rng;
 pub mod stage1;
 pub mod viz;

@@ -219,7 +219,9 @@ fn pca2(x: ArrayView2<f32>) -> (Vec<f64>, [Vec<f64>; 2]) {
     (mean, axes)
 }
 
-fn scatter_png(
+/// Writes a 2-D PCA scatter of `x` (up to 5 000 rows drawn with `seeds`) coloured by `labels`
+/// (`noise_label` in grey) to `path`.
+pub(crate) fn scatter_png(
     x: ArrayView2<f32>,
     labels: &[i64],
     noise_label: Option<i64>,

@@ -10,6 +10,7 @@ pub mod disentangle;
 pub mod generate;
 pub mod info;
 pub mod inspect;
+pub mod run;
 pub mod train;
 
 use clap::{Parser, Subcommand};
@@ -41,6 +42,8 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Stage 3: train the shared trunk on the principal task plus auxiliary labels (or alone).
     Train(train::TrainArgs),
+    /// The whole pipeline over seeds: stage 1 -> stage 2 -> stage 3 vs STL and two control tasks; writes report.json/md.
+    Run(run::RunArgs),
 }
 
 /// Parses the command line, runs the subcommand, prints a one-line error on failure.
@@ -63,6 +66,7 @@ pub fn main() -> i32 {
         Command::Inspect(a) => inspect::run(a),
         Command::Disentangle(a) => disentangle::run(a),
         Command::Train(a) => train::run(a),
+        Command::Run(a) => run::run(a),
     };
     match result {
         Ok(()) => 0,
