@@ -1,0 +1,116 @@
+//! `detaux run` end to end: a shortened digits pipeline writes every report file, is bitwise
+//! reproducible at 1 and 2 threads, and rejects bad flags with one-line errors.
+#![cfg(feature = "cli")]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn detaux(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_detaux")).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("detaux-run-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+/// A shortened digits pipeline: 2 seeds, tiny budgets.
+fn short_run(dir: &Path, threads: &str) -> serde_json::Value {
+    let d = dir.to_str().unwrap();
+    let (code, out, err) = detaux(&[
+        "run",
+        "--dataset",
+        "digits",
+        "--out",
+        d,
+        "--seeds",
+        "2",
+        "--dis-epochs",
+        "2",
+        "--pairs-per-epoch",
+        "128",
+        "--epochs",
+        "2",
+        "--clustering",
+        "kmeans:3",
+        "--threads",
+        threads,
+    ]);
+    assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
+    assert!(out.contains("detaux-mtl"), "summary table missing: {out}");
+    let text = std::fs::read_to_string(dir.join("report.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn shortened_digits_pipeline_writes_every_file_and_is_thread_count_invariant() {
+    let a = scratch("t1");
+    let b = scratch("t2");
+    let mut ra = short_run(&a, "1");
+    for f in ["report.json", "report.md", "curves.png", "traversal.png", "reconstructions.png", "clusters.png"] {
+        let meta = std::fs::metadata(a.join(f)).unwrap_or_else(|_| panic!("{f} missing"));
+        assert!(meta.len() > 0, "{f} is empty");
+    }
+    for seed in [1234, 1235] {
+        let labels = a.join(format!("seed-{seed}")).join("aux_labels.npy");
+        let bytes = std::fs::read(&labels).unwrap();
+        assert_eq!(&bytes[..6], b"\x93NUMPY");
+    }
+    let arms = ra["arms"].as_object().expect("arms object");
+    for arm in ["stl", "detaux-mtl", "random-aux", "pixel-kmeans-aux"] {
+        let acc = &arms[arm]["principal_test_accuracy"];
+        assert_eq!(acc["values"].as_array().map(Vec::len), Some(2), "{arm}: one value per seed");
+        let m = acc["mean"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&m), "{arm}: accuracy {m}");
+    }
+    let seeds = ra["details"]["seeds"].as_array().unwrap();
+    assert_eq!(seeds.len(), 2);
+    for s in seeds {
+        assert_eq!(s["aux_classes"].as_u64(), Some(3));
+        let chosen = s["chosen_subspace"].as_u64().unwrap();
+        assert!((1..10).contains(&chosen));
+    }
+    let md = std::fs::read_to_string(a.join("report.md")).unwrap();
+    assert!(md.contains("detaux-mtl") && md.contains("curves.png") && md.contains("traversal.png"));
+
+    let mut rb = short_run(&b, "2");
+    ra.as_object_mut().unwrap().remove("timing");
+    rb.as_object_mut().unwrap().remove("timing");
+    assert_eq!(ra, rb, "report.json differs between 1 and 2 threads (beyond timing)");
+    assert_eq!(
+        std::fs::read(a.join("seed-1234/aux_labels.npy")).unwrap(),
+        std::fs::read(b.join("seed-1234/aux_labels.npy")).unwrap()
+    );
+    let _ = std::fs::remove_dir_all(&a);
+    let _ = std::fs::remove_dir_all(&b);
+}
+
+#[test]
+fn bad_flags_are_one_line_errors() {
+    let dir = scratch("bad");
+    let d = dir.to_str().unwrap();
+    let cases: [(&[&str], &str); 6] = [
+        (&["--clustering", "spectral:4"], "--clustering"),
+        (&["--clustering", "kmeans:1"], "--clustering"),
+        (&["--preset", "imagenet"], "--preset"),
+        (&["--seeds", "0"], "--seeds"),
+        (&["--weighting", "magic"], "magic"),
+        (&["--dataset", "npy:/nonexistent/detaux-dir"], "/nonexistent/detaux-dir"),
+    ];
+    for (extra, needle) in cases {
+        let mut args = vec!["run", "--out", d];
+        args.extend_from_slice(extra);
+        let (code, _, err) = detaux(&args);
+        assert_ne!(code, 0, "{extra:?} should fail");
+        let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{extra:?}: expected one line, got {err}");
+        assert!(lines[0].starts_with("error: ") && lines[0].contains(needle), "{extra:?}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
