@@ -28,10 +28,11 @@
 //!
 //! Small feature maps are batched: a chunk of [`images_per_chunk`] images is lowered side by
 //! side into one `[K, imgs·hw]` matrix so each gemm is wide enough (`dy` is first gathered
-//! into the matching `[c_out, imgs·hw]` layout). Each worker owns its scratch (column
-//! matrix, gather buffer, phase planes), allocated once per call and reused for all of its
-//! chunks; nothing is allocated per element and inner loops are plain slice copies.
-//! [`Im2colPlan`] picks the lowering strategy per geometry (see [`Strategy`]).
+//! into the matching `[c_out, imgs·hw]` layout). Each rayon task (about four per thread and
+//! call) owns its scratch (column matrix, gather buffer, phase planes), allocated when the
+//! task starts and reused for all of its chunks; nothing is allocated per element or per
+//! image, and inner loops are plain slice copies. Scratch rows carry [`LD_PAD`] spare
+//! columns. [`Im2colPlan`] picks the lowering strategy per geometry (see [`Strategy`]).
 //!
 //! ## Determinism
 //! Forward and input-backward chunks write disjoint images, and each output element is one
