@@ -32,6 +32,7 @@ pub mod error;
 pub mod io;
 pub mod losses;
 pub mod models;
+pub mod mtl;
 pub mod nn;
 pub mod optim;
 pub mod par;

@@ -322,3 +322,15 @@ fn gradcheck_detects_a_wrong_gradient() {
     let report = check(&GradCheck::default(), &[x], |_, v| v[0].mul(v[0].detach())).unwrap();
     assert_eq!(report.failures, 3, "{report}");
 }
+
+#[test]
+fn parameter_free_layers_one_by_one() {
+    // Each layer alone (the Sequential test above checks them composed).
+    assert_layer_grads("Relu", &mut Relu, away_from_zero(&[2, 3, 2], 60));
+    assert_layer_grads("Flatten", &mut Flatten, rand_t(&[2, 3, 2], 61, -1.0, 1.0));
+    assert_layer_grads("Unflatten", &mut Unflatten { shape: vec![3, 2] }, rand_t(&[2, 6], 62, -1.0, 1.0));
+    // Train mode with a generator re-seeded per evaluation: a fixed mask.
+    assert_layer_grads("Dropout p=0.4", &mut Dropout { p: 0.4 }, rand_t(&[3, 5], 63, -1.0, 1.0));
+    let mut empty = Sequential::<f64>::new();
+    assert_layer_grads("empty Sequential (identity)", &mut empty, rand_t(&[2, 2], 64, -1.0, 1.0));
+}

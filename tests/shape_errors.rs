@@ -119,3 +119,87 @@ fn reductions_and_losses() {
         _ => panic!("backward on a non-scalar must be a shape error"),
     }
 }
+
+#[test]
+fn more_rank_and_index_errors() {
+    let tape = Tape::new();
+    let x = t(&tape, &[2, 3]);
+    // Rank mismatches of the 2-D ops name both shapes.
+    expect_shape_err(t(&tape, &[3]).matmul(t(&tape, &[3, 2])), "matmul", &["[3]", "[3, 2]"]);
+    expect_shape_err(t(&tape, &[3]).linear(t(&tape, &[4, 3]), None), "linear", &["[3]", "[4, 3]"]);
+    expect_shape_err(t(&tape, &[2, 3, 1]).cdist(t(&tape, &[2, 3])), "cdist", &["[2, 3, 1]", "[2, 3]"]);
+    expect_shape_err(t(&tape, &[2, 3]).mse(t(&tape, &[3])), "mse", &["[2, 3]", "[3]"]);
+    expect_shape_err(t(&tape, &[6]).cross_entropy(&[0]), "cross_entropy", &["[6]"]);
+    // Axes and indices out of range.
+    expect_shape_err(x.slice(3, 0, 1), "slice", &["[2, 3]"]);
+    expect_shape_err(x.slice(1, 2, 1), "slice", &["[2, 3]"]);
+    expect_shape_err(x.select(2, 0), "select", &["[2, 3]"]);
+    expect_shape_err(x.index_select(2, &[0]), "index_select", &["[2, 3]"]);
+    let idx_val = ArrayD::from_shape_vec(IxDyn(&[2, 1]), vec![0usize, 3]).unwrap();
+    expect_shape_err(x.gather(1, &idx_val), "gather", &["[2, 3]"]);
+    let idx_rank = ArrayD::<usize>::zeros(IxDyn(&[2]));
+    expect_shape_err(x.gather(0, &idx_rank), "gather", &["[2]", "[2, 3]"]);
+    expect_shape_err(x.permute(&[1]), "permute", &["[1]", "[2, 3]"]);
+    expect_shape_err(x.flatten(5), "flatten", &["[2, 3]"]);
+    expect_shape_err(concat(&[x, t(&tape, &[2, 3, 1])], 1), "concat", &["[2, 3]", "[2, 3, 1]"]);
+    expect_shape_err(concat(&[x, x], 2), "concat", &["[2, 3]"]);
+    expect_shape_err(concat::<f32>(&[], 0), "concat", &["no inputs"]);
+    expect_shape_err(stack::<f32>(&[], 0), "stack", &["no inputs"]);
+    expect_shape_err(stack(&[x, x], 3), "stack", &["[2, 3]"]);
+    expect_shape_err(x.max_axis(0, false).and_then(|m| m.softmax(1)), "softmax", &["[3]"]);
+    let empty = t(&tape, &[2, 0]);
+    expect_shape_err(empty.max_axis(1, false), "max_axis", &["[2, 0]"]);
+}
+
+#[test]
+fn convolution_bias_and_geometry_errors() {
+    let tape = Tape::new();
+    let x = t(&tape, &[2, 3, 4, 4]);
+    expect_shape_err(
+        x.conv_transpose2d(t(&tape, &[3, 2, 4, 4]), Some(t(&tape, &[3])), [2, 2], [1, 1], [0, 0]),
+        "conv_transpose2d",
+        &["[3]", "[2]"],
+    );
+    expect_shape_err(
+        x.conv_transpose2d(t(&tape, &[3, 2, 1, 1]), None, [1, 1], [2, 2], [0, 0]),
+        "conv_transpose2d",
+        &["[2, 3, 4, 4]", "[3, 2, 1, 1]"],
+    );
+    expect_shape_err(
+        t(&tape, &[3, 4, 4]).conv_transpose2d(t(&tape, &[3, 2, 4, 4]), None, [2, 2], [1, 1], [0, 0]),
+        "conv_transpose2d",
+        &["[3, 4, 4]", "[3, 2, 4, 4]"],
+    );
+    expect_shape_err(x.conv2d(t(&tape, &[4, 3, 4]), None, [1, 1], [0, 0]), "conv2d", &["[2, 3, 4, 4]", "[4, 3, 4]"]);
+}
+
+#[test]
+fn layers_report_the_op_and_both_shapes() {
+    use detaux::nn::{Conv2d, ConvTranspose2d, Flatten, Forward, Linear, Mode, Sequential, Unflatten};
+    use detaux::rng::SeedTree;
+    let mut rng = SeedTree::new(1).rng("init");
+    let tape = Tape::<f32>::new();
+    let lin = Linear::<f32>::new("fc", 3, 4, true, &mut rng);
+    expect_shape_err(lin.forward(t(&tape, &[2, 5]), &mut Mode::Eval), "linear", &["[2, 5]", "[4, 3]"]);
+    let conv = Conv2d::<f32>::new("c", 3, 4, 4, 2, 1, true, &mut rng);
+    expect_shape_err(
+        conv.forward(t(&tape, &[1, 2, 8, 8]), &mut Mode::Eval),
+        "conv2d",
+        &["[1, 2, 8, 8]", "[4, 3, 4, 4]"],
+    );
+    let deconv = ConvTranspose2d::<f32>::new("d", 3, 4, 4, 2, 1, true, &mut rng);
+    expect_shape_err(
+        deconv.forward(t(&tape, &[1, 2, 8, 8]), &mut Mode::Eval),
+        "conv_transpose2d",
+        &["[1, 2, 8, 8]", "[3, 4, 4, 4]"],
+    );
+    expect_shape_err(Flatten.forward(t(&tape, &[5]), &mut Mode::Eval), "flatten", &["[5]"]);
+    expect_shape_err(
+        Unflatten { shape: vec![2, 2] }.forward(t(&tape, &[3, 5]), &mut Mode::Eval),
+        "unflatten",
+        &["[2, 2]", "[3, 5]"],
+    );
+    // A container passes its layer's error through unchanged.
+    let seq = Sequential::<f32>::new().push(Flatten).push(Linear::new("fc", 7, 2, true, &mut rng));
+    expect_shape_err(seq.forward(t(&tape, &[2, 2, 3]), &mut Mode::Eval), "linear", &["[2, 6]", "[2, 7]"]);
+}

@@ -6,11 +6,23 @@
 //! `threading` feature off).
 //!
 //! ## Parallelism and determinism
-//! With [`Par::Rayon`] the rows of `C` are cut into fixed blocks of [`ROW_BLOCK`] rows and each
-//! block is one sequential `matrixmultiply` call. The reduction axis `k` is never split, and
-//! each output element is produced by the same sequence of operations whatever the number of
-//! threads, so the result is bitwise identical for any pool size. (Block boundaries are fixed,
-//! not derived from the thread count.)
+//! With [`Par::Rayon`] the rows of `C` are cut into at most [`MAX_ROW_BLOCKS`] blocks
+//! ([`rows_per_block`], a function of the shape only) and each block is one sequential
+//! `matrixmultiply` call. The reduction axis `k` is never split.
+//!
+//! The row split does not change a single bit of the result, so `Par::Seq` (one call) and
+//! `Par::Rayon` (several) agree exactly. Reading `matrixmultiply` 0.3.11 (`gemm.rs`
+//! `gemm_loop`, `masked_kernel`, `sgemm_kernel.rs`): the `k` loop is blocked in `kc`-sized
+//! pieces that depend on `k` only; inside a piece each element of a micro-tile accumulates its
+//! own products sequentially in `p`; the piece's sum is then merged as `C ← α·AB + β'·C`
+//! (`β' = β` for the first piece, 1 after). The only position-dependent choice is whether an
+//! element lies in a full `MR × NR` micro-tile (fused `α·AB + β'C`) or a partial edge tile
+//! (`α·AB` rounded, then `β'C + ·`), which can differ in the last bit when `α ≠ 1`. Tiles are
+//! laid out from the call's first row in steps of `MR` (and `MC`, a multiple of `MR`); since
+//! every block starts at a multiple of [`ROW_BLOCK`] = 64 (a multiple of every `MR` and `MC`
+//! of the x86 / aarch64 kernels), each row falls in the same kind of tile as in the unsplit
+//! call. `tests/gemm_sweep.rs` checks `Seq` against `Rayon` bitwise at 1, 2 and 4 threads,
+//! with `α ≠ 1`, `β ≠ 0` and `k > kc`.
 //!
 //! ```
 //! use detaux_kernels::gemm::{gemm, MatMut, MatRef};
@@ -26,8 +38,20 @@
 use crate::{Float, Par};
 use rayon::prelude::*;
 
-/// Rows of `C` per parallel task. Fixed, so results never depend on the thread count.
+/// Granularity of the row split: every block starts at a multiple of 64 rows of `C` (a
+/// multiple of every `matrixmultiply` micro-tile height `MR` and of its `MC`).
 pub const ROW_BLOCK: usize = 64;
+/// At most this many row blocks per product. Each block is a separate `matrixmultiply` call
+/// that packs all of `B` again, so a few large blocks beat many small ones.
+pub const MAX_ROW_BLOCKS: usize = 4;
+
+/// Rows of `C` per parallel block for an `m`-row product: `m` split into at most
+/// [`MAX_ROW_BLOCKS`] blocks, each a multiple of [`ROW_BLOCK`] rows (the last one shorter).
+/// A function of `m` only.
+pub fn rows_per_block(m: usize) -> usize {
+    let blocks = m.div_ceil(ROW_BLOCK).clamp(1, MAX_ROW_BLOCKS);
+    m.div_ceil(blocks).div_ceil(ROW_BLOCK) * ROW_BLOCK
+}
 /// Minimum multiply-adds before a product is split over threads.
 pub const MIN_PAR_WORK: usize = 1 << 16;
 
@@ -161,9 +185,10 @@ pub fn gemm<T: Float>(alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: 
     let rs = c.row_stride;
     let cs = c.col_stride;
     let len = c.data.len();
-    c.data[..len.min(m * rs)].par_chunks_mut(ROW_BLOCK * rs).enumerate().for_each(|(blk, chunk)| {
-        let r0 = blk * ROW_BLOCK;
-        let rows = (m - r0).min(ROW_BLOCK);
+    let block = rows_per_block(m);
+    c.data[..len.min(m * rs)].par_chunks_mut(block * rs).enumerate().for_each(|(blk, chunk)| {
+        let r0 = blk * block;
+        let rows = (m - r0).min(block);
         gemm_block(alpha, a, r0, rows, b, beta, chunk, rs, cs);
     });
 }

@@ -209,6 +209,20 @@ pub struct Grads<T> {
 }
 
 impl<T: Element> Grads<T> {
+    /// Gradients given directly by parameter name, in the given order, as if each name had
+    /// been bound once: for gradients assembled outside a tape (e.g. multi-task gradient
+    /// surgery, `crate::mtl::weighting`), so that an optimizer can apply them.
+    /// A name given twice is summed in order, like a parameter bound twice.
+    pub fn from_named(named: Vec<(String, Tensor<T>)>) -> Self {
+        let mut grads = Vec::with_capacity(named.len());
+        let mut bindings = Vec::with_capacity(named.len());
+        for (i, (name, g)) in named.into_iter().enumerate() {
+            grads.push(Some(g));
+            bindings.push((name, i));
+        }
+        Grads { grads, bindings }
+    }
+
     /// `∂L/∂v` for a leaf `v` (`None` if `loss` does not depend on it). Only leaves keep their
     /// gradients; intermediate nodes return `None`.
     pub fn wrt(&self, v: Var<'_, T>) -> Option<&Tensor<T>> {

@@ -6,9 +6,11 @@
 
 pub mod cluster;
 pub mod demo;
+pub mod disentangle;
 pub mod generate;
 pub mod info;
 pub mod inspect;
+pub mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -33,8 +35,12 @@ pub enum Command {
     Info(info::InfoArgs),
     /// Write a procedural dataset (shapes3d, dsprites) as NPY files plus a PNG contact sheet.
     Generate(generate::GenerateArgs),
+    /// Stage 1: train the disentanglement model; write checkpoints, pictures, latents and a probe.
+    Disentangle(disentangle::DisentangleArgs),
     /// Load a dataset SPEC and print its size, shape, value range, factors and split sizes.
     Inspect(inspect::InspectArgs),
+    /// Stage 3: train the shared trunk on the principal task plus auxiliary labels (or alone).
+    Train(train::TrainArgs),
 }
 
 /// Parses the command line, runs the subcommand, prints a one-line error on failure.
@@ -55,6 +61,8 @@ pub fn main() -> i32 {
         Command::Info(a) => info::run(a),
         Command::Generate(a) => generate::run(a),
         Command::Inspect(a) => inspect::run(a),
+        Command::Disentangle(a) => disentangle::run(a),
+        Command::Train(a) => train::run(a),
     };
     match result {
         Ok(()) => 0,

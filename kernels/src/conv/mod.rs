@@ -24,9 +24,14 @@
 //! fixed blocks with a fixed-order combine (weight-backward); never over a reduction axis in a
 //! schedule-dependent way, so results are bitwise identical for any thread count.
 
+mod im2col;
 pub mod reference;
 
+pub use im2col::{col2im, col2im_with, im2col, im2col_with, Im2colPlan, Strategy, TABLE_MAX_W_OUT};
+
+use crate::gemm::{gemm, MatMut, MatRef};
 use crate::{Float, Par};
+use rayon::prelude::*;
 
 /// Shape of a 2-D convolution (see the module docs for the formulas).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -203,7 +208,7 @@ impl ConvTranspose2dGeom {
     }
 }
 
-fn check_lens<T>(op: &str, g: &Conv2dGeom, x: usize, w: usize, y: usize) {
+fn check_lens(op: &str, g: &Conv2dGeom, x: usize, w: usize, y: usize) {
     assert!(
         x == g.x_len() && w == g.w_len() && y == g.y_len(),
         "{op}: slice lengths (x {x}, w {w}, y {y}) do not match {g:?} (x {}, w {}, y {})",
@@ -211,48 +216,270 @@ fn check_lens<T>(op: &str, g: &Conv2dGeom, x: usize, w: usize, y: usize) {
         g.w_len(),
         g.y_len()
     );
-    let _ = std::marker::PhantomData::<T>;
+    if let Err(e) = g.check() {
+        panic!("{op}: {e}");
+    }
+}
+
+/// Output columns (`images · h_out·w_out`) aimed for per gemm of the forward and
+/// input-backward passes: small feature maps are batched so the gemm is wide enough.
+pub const TARGET_COLS: usize = 256;
+/// Columns (the gemm's reduction length) aimed for per partial product of the weight-backward
+/// pass. Part of the result's definition (see [`images_per_chunk`]).
+pub const TARGET_COLS_WEIGHT: usize = 2048;
+/// Multiply-adds below which a convolution runs on the calling thread.
+pub const MIN_PAR_MACS: usize = 1 << 18;
+
+/// Images per chunk for feature maps of `hw` output pixels: `ceil(target / hw)`, clipped to
+/// `[1, batch]`. A function of the shape only, never of the thread count.
+pub fn images_per_chunk(hw: usize, batch: usize, target: usize) -> usize {
+    target.div_ceil(hw.max(1)).clamp(1, batch.max(1))
+}
+
+/// Runs `f(chunk_index, chunk, scratch)` over `data.chunks_mut(chunk_len)`, on the current
+/// rayon pool when `par` allows it, with one scratch value per worker task (built by `init`).
+fn for_chunks<T: Float, S: Send>(
+    data: &mut [T],
+    chunk_len: usize,
+    par: Par,
+    init: impl Fn() -> S + Sync + Send,
+    f: impl Fn(usize, &mut [T], &mut S) + Sync + Send,
+) {
+    if par == Par::Seq || data.len() <= chunk_len {
+        let mut s = init();
+        for (ci, chunk) in data.chunks_mut(chunk_len).enumerate() {
+            f(ci, chunk, &mut s);
+        }
+    } else {
+        data.par_chunks_mut(chunk_len).enumerate().for_each_init(init, |s, (ci, chunk)| f(ci, chunk, s));
+    }
+}
+
+/// Copies `imgs` images of `src: [imgs, c, hw]` into `dst: [c, imgs·hw]` (image `t` at column
+/// offset `t·hw`), the layout of a batched gemm operand.
+fn gather_channels<T: Float>(src: &[T], imgs: usize, c: usize, hw: usize, dst: &mut [T]) {
+    let ld = imgs * hw;
+    for t in 0..imgs {
+        for o in 0..c {
+            dst[o * ld + t * hw..o * ld + (t + 1) * hw].copy_from_slice(&src[(t * c + o) * hw..(t * c + o + 1) * hw]);
+        }
+    }
 }
 
 /// `y = conv2d(x, w) + b`. `x: [n, c_in, h_in, w_in]`, `w: [c_out, c_in, k_h, k_w]`,
 /// `bias: [c_out]`, `y: [n, c_out, h_out, w_out]` (overwritten).
 ///
+/// Per chunk of [`images_per_chunk`]`(h_out·w_out, n, TARGET_COLS)` images: [`im2col`] of each
+/// image side by side into one column matrix `[c_in·k_h·k_w, imgs·h_out·w_out]`, one gemm
+/// `W · col`, then bias. Chunks run in parallel; each output element is one gemm dot product,
+/// so the result does not depend on the thread count.
+///
 /// # Panics
 /// If a slice length does not match `g`, or `g.check()` fails.
 pub fn conv2d_forward<T: Float>(g: &Conv2dGeom, x: &[T], w: &[T], bias: Option<&[T]>, y: &mut [T], par: Par) {
-    check_lens::<T>("conv2d_forward", g, x.len(), w.len(), y.len());
-    let _ = par;
-    reference::conv2d_forward(g, x, w, bias, y);
+    check_lens("conv2d_forward", g, x.len(), w.len(), y.len());
+    if let Some(b) = bias {
+        assert_eq!(b.len(), g.c_out, "conv2d_forward: bias has {} elements, expected c_out = {}", b.len(), g.c_out);
+    }
+    let (kk, hw) = (g.c_in * g.k_h * g.k_w, g.h_out() * g.w_out());
+    let (xs, ys) = (g.c_in * g.h_in * g.w_in, g.c_out * hw);
+    if y.is_empty() {
+        return;
+    }
+    if kk == 0 {
+        y.fill(T::ZERO);
+        if let Some(b) = bias {
+            add_channel_bias(g.batch, g.c_out, hw, b, y);
+        }
+        return;
+    }
+    let nb = images_per_chunk(hw, g.batch, TARGET_COLS);
+    let par = par.for_work(g.macs(), MIN_PAR_MACS);
+    let plan = Im2colPlan::new(g);
+    let wm = MatRef::row_major(w, g.c_out, kk);
+    let init = || {
+        (
+            vec![T::ZERO; kk * nb * hw],
+            vec![T::ZERO; if nb > 1 { ys * nb } else { 0 }],
+            vec![T::ZERO; plan.scratch_len()],
+        )
+    };
+    for_chunks(y, nb * ys, par, init, |ci, yc, (col, tmp, ph)| {
+        let imgs = yc.len() / ys;
+        let ld = imgs * hw;
+        let b0 = ci * nb;
+        for t in 0..imgs {
+            im2col_with(&plan, g, &x[(b0 + t) * xs..(b0 + t + 1) * xs], &mut col[t * hw..], ld, ph);
+        }
+        let colm = MatRef::row_major(&col[..kk * ld], kk, ld);
+        if imgs == 1 {
+            gemm(T::ONE, wm, colm, T::ZERO, MatMut::row_major(yc, g.c_out, hw), Par::Seq);
+            if let Some(b) = bias {
+                add_channel_bias(1, g.c_out, hw, b, yc);
+            }
+        } else {
+            gemm(T::ONE, wm, colm, T::ZERO, MatMut::row_major(&mut tmp[..g.c_out * ld], g.c_out, ld), Par::Seq);
+            for t in 0..imgs {
+                for o in 0..g.c_out {
+                    let bo = bias.map_or(T::ZERO, |b| b[o]);
+                    let src = &tmp[o * ld + t * hw..o * ld + (t + 1) * hw];
+                    let dst = &mut yc[(t * g.c_out + o) * hw..(t * g.c_out + o + 1) * hw];
+                    if bias.is_some() {
+                        for (d, s) in dst.iter_mut().zip(src) {
+                            *d = *s + bo;
+                        }
+                    } else {
+                        dst.copy_from_slice(src);
+                    }
+                }
+            }
+        }
+    });
 }
 
 /// `dx = ∂L/∂x` from `dy = ∂L/∂y`. `dy: [n, c_out, h_out, w_out]`, `w: [c_out, c_in, k_h, k_w]`,
 /// `dx: [n, c_in, h_in, w_in]` (overwritten).
 ///
+/// Per chunk of images (as in [`conv2d_forward`]): one gemm `col = Wᵀ · dy_chunk` with
+/// `dy_chunk: [c_out, imgs·h_out·w_out]`, then [`col2im`] per image. Chunks run in parallel;
+/// each `dx` element is produced inside one chunk in a fixed order.
+///
 /// # Panics
-/// If a slice length does not match `g`.
+/// If a slice length does not match `g`, or `g.check()` fails.
 pub fn conv2d_backward_input<T: Float>(g: &Conv2dGeom, dy: &[T], w: &[T], dx: &mut [T], par: Par) {
-    check_lens::<T>("conv2d_backward_input", g, dx.len(), w.len(), dy.len());
-    let _ = par;
-    reference::conv2d_backward_input(g, dy, w, dx);
+    check_lens("conv2d_backward_input", g, dx.len(), w.len(), dy.len());
+    let (kk, hw) = (g.c_in * g.k_h * g.k_w, g.h_out() * g.w_out());
+    let (xs, ys) = (g.c_in * g.h_in * g.w_in, g.c_out * hw);
+    if dx.is_empty() {
+        return;
+    }
+    let nb = images_per_chunk(hw, g.batch, TARGET_COLS);
+    let par = par.for_work(g.macs(), MIN_PAR_MACS);
+    let plan = Im2colPlan::new(g);
+    let wt = MatRef::row_major(w, g.c_out, kk).t();
+    let init = || {
+        (
+            vec![T::ZERO; kk * nb * hw],
+            vec![T::ZERO; if nb > 1 { ys * nb } else { 0 }],
+            vec![T::ZERO; plan.scratch_len()],
+        )
+    };
+    for_chunks(dx, nb * xs, par, init, |ci, dxc, (col, tmp, ph)| {
+        let imgs = dxc.len() / xs;
+        let ld = imgs * hw;
+        let b0 = ci * nb;
+        let dy_chunk = &dy[b0 * ys..(b0 + imgs) * ys];
+        let dym = if imgs == 1 {
+            MatRef::row_major(dy_chunk, g.c_out, hw)
+        } else {
+            gather_channels(dy_chunk, imgs, g.c_out, hw, tmp);
+            MatRef::row_major(&tmp[..g.c_out * ld], g.c_out, ld)
+        };
+        gemm(T::ONE, wt, dym, T::ZERO, MatMut::row_major(&mut col[..kk * ld], kk, ld), Par::Seq);
+        for t in 0..imgs {
+            col2im_with(&plan, g, &col[t * hw..kk * ld], ld, &mut dxc[t * xs..(t + 1) * xs], ph);
+        }
+    });
 }
 
 /// `dw = ∂L/∂w`. `x: [n, c_in, h_in, w_in]`, `dy: [n, c_out, h_out, w_out]`,
 /// `dw: [c_out, c_in, k_h, k_w]` (overwritten).
 ///
+/// The batch is cut into fixed chunks of
+/// [`images_per_chunk`]`(h_out·w_out, n, TARGET_COLS_WEIGHT)` images (a function of the shape
+/// only). Each chunk computes its partial `dy_chunk · col_chunkᵀ` (one gemm whose reduction
+/// runs over the chunk's `imgs·h_out·w_out` pixels); chunks run in parallel and the partials
+/// are added in chunk order, so the result is bitwise identical for any thread count.
+///
 /// # Panics
-/// If a slice length does not match `g`.
+/// If a slice length does not match `g`, or `g.check()` fails.
 pub fn conv2d_backward_weight<T: Float>(g: &Conv2dGeom, x: &[T], dy: &[T], dw: &mut [T], par: Par) {
-    check_lens::<T>("conv2d_backward_weight", g, x.len(), dw.len(), dy.len());
-    let _ = par;
-    reference::conv2d_backward_weight(g, x, dy, dw);
+    check_lens("conv2d_backward_weight", g, x.len(), dw.len(), dy.len());
+    let (kk, hw) = (g.c_in * g.k_h * g.k_w, g.h_out() * g.w_out());
+    let (xs, ys) = (g.c_in * g.h_in * g.w_in, g.c_out * hw);
+    let wl = g.c_out * kk;
+    if wl == 0 {
+        return;
+    }
+    if g.batch == 0 {
+        dw.fill(T::ZERO);
+        return;
+    }
+    let nb = images_per_chunk(hw, g.batch, TARGET_COLS_WEIGHT);
+    let plan = Im2colPlan::new(g);
+    let n_chunks = g.batch.div_ceil(nb);
+    let par = par.for_work(g.macs(), MIN_PAR_MACS);
+    let init = || {
+        (
+            vec![T::ZERO; kk * nb * hw],
+            vec![T::ZERO; if nb > 1 { ys * nb } else { 0 }],
+            vec![T::ZERO; plan.scratch_len()],
+        )
+    };
+    let partial = |ci: usize, out: &mut [T], (col, tmp, ph): &mut (Vec<T>, Vec<T>, Vec<T>)| {
+        let b0 = ci * nb;
+        let imgs = nb.min(g.batch - b0);
+        let ld = imgs * hw;
+        for t in 0..imgs {
+            im2col_with(&plan, g, &x[(b0 + t) * xs..(b0 + t + 1) * xs], &mut col[t * hw..], ld, ph);
+        }
+        let dy_chunk = &dy[b0 * ys..(b0 + imgs) * ys];
+        let dym = if imgs == 1 {
+            MatRef::row_major(dy_chunk, g.c_out, hw)
+        } else {
+            gather_channels(dy_chunk, imgs, g.c_out, hw, tmp);
+            MatRef::row_major(&tmp[..g.c_out * ld], g.c_out, ld)
+        };
+        let colt = MatRef::row_major(&col[..kk * ld], kk, ld).t();
+        gemm(T::ONE, dym, colt, T::ZERO, MatMut::row_major(out, g.c_out, kk), Par::Seq);
+    };
+    if n_chunks == 1 {
+        let mut s = init();
+        partial(0, dw, &mut s);
+        return;
+    }
+    // Chunk 0 writes straight into `dw`; the others into `partials`, added in chunk order.
+    let mut partials = vec![T::ZERO; (n_chunks - 1) * wl];
+    if par == Par::Seq {
+        let mut s = init();
+        partial(0, dw, &mut s);
+        for (ci, out) in partials.chunks_mut(wl).enumerate() {
+            partial(ci + 1, out, &mut s);
+        }
+    } else {
+        rayon::join(
+            || {
+                let mut s = init();
+                partial(0, dw, &mut s);
+            },
+            || {
+                partials.par_chunks_mut(wl).enumerate().for_each_init(init, |s, (ci, out)| partial(ci + 1, out, s));
+            },
+        );
+    }
+    for p in partials.chunks(wl) {
+        for (d, v) in dw.iter_mut().zip(p) {
+            *d += *v;
+        }
+    }
 }
 
 /// `db[o] = Σ_{n,i,j} dy[n, o, i, j]`. `dy: [n, c, h, w]`, `db: [c]` (overwritten).
 ///
+/// Each plane `dy[n, o]` is summed with [`crate::reduce::sum`], and the planes of one channel
+/// are added in image order.
+///
 /// # Panics
 /// If `dy.len() != n·c·hw` or `db.len() != c`.
 pub fn bias_backward<T: Float>(n: usize, c: usize, hw: usize, dy: &[T], db: &mut [T]) {
-    reference::bias_backward(n, c, hw, dy, db);
+    assert!(dy.len() == n * c * hw && db.len() == c, "bias_backward: lengths do not match [{n}, {c}, {hw}]");
+    for (o, d) in db.iter_mut().enumerate() {
+        let mut acc = T::ZERO;
+        for b in 0..n {
+            acc += crate::reduce::sum(&dy[(b * c + o) * hw..(b * c + o + 1) * hw]);
+        }
+        *d = acc;
+    }
 }
 
 /// Transposed convolution `y = conv_transpose2d(x, w) + b`. `x: [n, c_in, h_in, w_in]`,

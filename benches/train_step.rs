@@ -1,0 +1,65 @@
+//! One full stage-1 training step (issue 4): B = 32 pairs of 64×64×3 images, all five loss
+//! terms active (β1 = β2 = β3 = 1, past the warm-up, consistency with 2B mixes), forced
+//! oracle, backward, and one Adam step (lr 5e-4, weight decay 1e-6), at 1 and 2 threads.
+//!
+//! Compare with `../shared/anchors/torch_detaux.py --which dis` (same step in PyTorch).
+//! Run: `cargo bench --bench train_step` (`-- --quick` to check it works).
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use detaux::autodiff::Tape;
+use detaux::losses::{sample_mixes, Oracle};
+use detaux::models::{DisentangleModel, ModelConfig};
+use detaux::optim::{Adam, Optimizer};
+use detaux::par::ThreadPool;
+use detaux::rng::SeedTree;
+use detaux::stage1::{training_step, Betas, LossConfig, Stage1Config};
+use ndarray::Array4;
+use rand::Rng as _;
+use std::time::Duration;
+
+const B: usize = 32;
+
+fn bench_train_step(c: &mut Criterion) {
+    let seeds = SeedTree::new(4);
+    let mut rng = seeds.rng("data");
+    let x1 = Array4::<f32>::from_shape_fn((B, 3, 64, 64), |_| rng.gen::<f32>());
+    let x2 = Array4::<f32>::from_shape_fn((B, 3, 64, 64), |_| rng.gen::<f32>());
+    let differs: Vec<bool> = (0..B).map(|b| b % 2 == 0).collect();
+    let oracle = Oracle::Forced { differs };
+    let mixes = sample_mixes(10, B, &mut seeds.rng("mixes"));
+    let betas = Betas::all_on();
+    let losses = LossConfig::default();
+    let adam = Stage1Config::default().adam;
+    let mut g = c.benchmark_group("stage1_train_step_b32");
+    g.sample_size(20).measurement_time(Duration::from_secs(15)).warm_up_time(Duration::from_secs(3));
+    for threads in [1usize, 2] {
+        let pool = ThreadPool::new(threads).expect("pool");
+        let mut model = DisentangleModel::<f32>::new(ModelConfig::default(), &mut seeds.rng("init")).expect("model");
+        let mut opt = Adam::new(adam).expect("adam");
+        g.bench_with_input(BenchmarkId::from_parameter(format!("{threads}t")), &threads, |bench, _| {
+            bench.iter(|| {
+                pool.install(|| {
+                    let tape = Tape::new();
+                    let out = training_step(
+                        &model,
+                        &tape,
+                        x1.clone().into_dyn(),
+                        x2.clone().into_dyn(),
+                        &oracle,
+                        &betas,
+                        &losses,
+                        Some(&mixes),
+                    )
+                    .expect("step");
+                    let grads = tape.backward(out.loss).expect("backward");
+                    opt.step(&mut model, &grads).expect("adam");
+                    out.terms.total
+                })
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_train_step);
+criterion_main!(benches);

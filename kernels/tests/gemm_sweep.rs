@@ -1,0 +1,155 @@
+//! Sweep of `gemm` against `gemm_reference` (triple loop, f64 accumulation): odd shapes and
+//! sizes 0 and 1, `k` beyond `matrixmultiply`'s `kc` = 256, row-major / transposed /
+//! padded-stride / column-major views of A, B and C, α ∈ {1, 0.5, −2}, β ∈ {0, 1, 0.3}, f32 and
+//! f64, sequential and row-split.
+
+use detaux_kernels::gemm::{gemm, gemm_reference, rows_per_block, MatMut, MatRef, ROW_BLOCK};
+use detaux_kernels::{Float, Par};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// Storage layouts of a `[rows, cols]` view.
+#[derive(Clone, Copy, Debug)]
+enum Layout {
+    RowMajor,
+    ColMajor,
+    /// Row-major with 3 spare elements per row.
+    Padded,
+}
+
+fn strides(l: Layout, rows: usize, cols: usize) -> (usize, usize, usize) {
+    // (row_stride, col_stride, buffer length)
+    match l {
+        Layout::RowMajor => (cols, 1, rows * cols),
+        Layout::ColMajor => (1, rows.max(1), rows.max(1) * cols),
+        Layout::Padded => (cols + 3, 1, rows * (cols + 3)),
+    }
+}
+
+fn rand_vec<T: Float>(rng: &mut ChaCha8Rng, n: usize) -> Vec<T> {
+    (0..n).map(|_| T::from_f64(rng.gen_range(-1.0..1.0))).collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check<T: Float>(
+    rng: &mut ChaCha8Rng,
+    m: usize,
+    k: usize,
+    n: usize,
+    la: Layout,
+    lb: Layout,
+    lc: Layout,
+    alpha: f64,
+    beta: f64,
+) {
+    let (ars, acs, alen) = strides(la, m, k);
+    let (brs, bcs, blen) = strides(lb, k, n);
+    let (crs, ccs, clen) = strides(lc, m, n);
+    let a: Vec<T> = rand_vec(rng, alen);
+    let b: Vec<T> = rand_vec(rng, blen);
+    let c0: Vec<T> = if beta == 0.0 { vec![T::from_f64(f64::NAN); clen] } else { rand_vec(rng, clen) };
+    let (alpha, beta) = (T::from_f64(alpha), T::from_f64(beta));
+    let am = MatRef::strided(&a, m, k, ars, acs);
+    let bm = MatRef::strided(&b, k, n, brs, bcs);
+    let mut c_ref = c0.clone();
+    gemm_reference(alpha, am, bm, beta, MatMut::strided(&mut c_ref, m, n, crs, ccs));
+    let tol = if T::NAME == "f32" { 2e-6 * (k as f64 + 4.0) } else { 1e-14 * (k as f64 + 4.0) };
+    for par in [Par::Seq, Par::Rayon] {
+        let mut c = c0.clone();
+        gemm(alpha, am, bm, beta, MatMut::strided(&mut c, m, n, crs, ccs), par);
+        for i in 0..m {
+            for j in 0..n {
+                let (x, y) = (c[i * crs + j * ccs].to_f64(), c_ref[i * crs + j * ccs].to_f64());
+                assert!(
+                    (x - y).abs() <= tol * (1.0 + y.abs()),
+                    "gemm {} [{m}x{k}]·[{k}x{n}] {la:?}/{lb:?}/{lc:?} α={alpha} β={beta} {par:?}: ({i},{j}) {x} vs {y}",
+                    T::NAME
+                );
+            }
+        }
+        // Padding elements of C are never written.
+        if matches!(lc, Layout::Padded) {
+            for i in 0..m {
+                for j in n..n + 3 {
+                    let idx = i * crs + j;
+                    assert!(c[idx].to_f64().is_nan() || c[idx] == c0[idx], "gemm wrote C padding at ({i},{j})");
+                }
+            }
+        }
+    }
+}
+
+fn sweep<T: Float>(seed: u64) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let layouts = [Layout::RowMajor, Layout::ColMajor, Layout::Padded];
+    let scalars = [(1.0, 0.0), (0.5, 1.0), (-2.0, 0.3)];
+    for &(m, k, n) in &[
+        (0, 3, 2),
+        (2, 0, 3),
+        (3, 2, 0),
+        (1, 1, 1),
+        (1, 7, 1),
+        (5, 1, 9),
+        (7, 9, 8),
+        (17, 33, 15),
+        (65, 3, 70),
+        (130, 17, 9),
+    ] {
+        for la in layouts {
+            for lb in layouts {
+                for lc in layouts {
+                    for &(alpha, beta) in &scalars {
+                        check::<T>(&mut rng, m, k, n, la, lb, lc, alpha, beta);
+                    }
+                }
+            }
+        }
+    }
+    // k beyond kc (several k blocks, β' = 1 after the first), m over several row blocks.
+    for &(m, k, n) in &[(200, 300, 33), (257, 513, 19)] {
+        for &(alpha, beta) in &scalars {
+            check::<T>(&mut rng, m, k, n, Layout::RowMajor, Layout::ColMajor, Layout::RowMajor, alpha, beta);
+            check::<T>(&mut rng, m, k, n, Layout::ColMajor, Layout::RowMajor, Layout::Padded, alpha, beta);
+        }
+    }
+}
+
+#[test]
+fn gemm_sweep_f32() {
+    sweep::<f32>(11);
+}
+
+#[test]
+fn gemm_sweep_f64() {
+    sweep::<f64>(12);
+}
+
+#[test]
+fn row_blocks_are_multiples_of_64_and_cover_m() {
+    for m in [1, 63, 64, 65, 200, 256, 257, 1000, 1024, 4097, 65536] {
+        let b = rows_per_block(m);
+        assert_eq!(b % ROW_BLOCK, 0, "m {m}");
+        assert!(m.div_ceil(b) <= detaux_kernels::gemm::MAX_ROW_BLOCKS, "m {m}: {b}");
+        assert!(b >= ROW_BLOCK);
+    }
+}
+
+#[test]
+fn gemm_reference_matches_hand_computed_product() {
+    // [[1, 2, 3], [4, 5, 6]] · [[1, 0], [0, 1], [1, 1]] = [[4, 5], [10, 11]]; then 2·AB + 1·C.
+    let a = [1.0f64, 2.0, 3.0, 4.0, 5.0, 6.0];
+    let b = [1.0f64, 0.0, 0.0, 1.0, 1.0, 1.0];
+    let mut c = [1.0f64, 1.0, 1.0, 1.0];
+    gemm_reference(2.0, MatRef::row_major(&a, 2, 3), MatRef::row_major(&b, 3, 2), 1.0, MatMut::row_major(&mut c, 2, 2));
+    assert_eq!(c, [9.0, 11.0, 21.0, 23.0]);
+    let mut c2 = [1.0f64, 1.0, 1.0, 1.0];
+    gemm(
+        2.0,
+        MatRef::row_major(&a, 2, 3),
+        MatRef::row_major(&b, 3, 2),
+        1.0,
+        MatMut::row_major(&mut c2, 2, 2),
+        Par::Seq,
+    );
+    assert_eq!(c2, c);
+}
