@@ -41,7 +41,12 @@ fn write_run(dir: &std::path::Path, n: usize) {
     }
     write_npy(&dir.join("latents.npy"), &[n, 3, 4], &lat).unwrap();
     write_npy(&dir.join("factors.npy"), &[n, 2], &factors).unwrap();
-    std::fs::write(dir.join("factors.json"), r#"{"names": ["principal", "hidden"]}"#).unwrap();
+    // Names as `detaux disentangle` writes them in run.json.
+    std::fs::write(
+        dir.join("run.json"),
+        r#"{"factors": [{"name": "principal", "cardinality": 3}, {"name": "hidden", "cardinality": 4}]}"#,
+    )
+    .unwrap();
 }
 
 fn labels(path: &std::path::Path) -> Vec<i64> {

@@ -961,6 +961,63 @@ mod tests {
         }
     }
 
+    /// The portable (non-FMA) copies, which run on machines without AVX2+FMA, against the
+    /// oracles (on this machine the dispatch always picks the AVX2 copies).
+    #[test]
+    fn portable_paths_match_oracles() {
+        let mut rng = ChaCha8Rng::seed_from_u64(17);
+        for &(n, d, k) in &[(1usize, 1usize, 1usize), (100, 10, 64), (333, 7, 13)] {
+            let x = random(n * d, 3.0, 1.0, &mut rng);
+            let c = random(k * d, 3.0, 1.0, &mut rng);
+            let cp = CentrePanels::new(&c, k, d);
+            let (rl, rd) = nearest_centre_reference(&x, &c, k, d);
+            let mut labels = vec![0u32; n];
+            let mut dist = vec![0f32; n];
+            let mut sums = vec![0f64; k * d];
+            let mut counts = vec![0u64; k];
+            assign_rows::<false>(&x, &cp, &mut labels, &mut dist, Some((&mut sums, &mut counts)));
+            let mut all = vec![0f32; n * k];
+            centre_dists_rows::<false>(&x, &cp, &mut all);
+            for i in 0..n {
+                assert_eq!(labels[i], rl[i], "n={n} k={k} point {i}");
+                assert!((dist[i] as f64 - rd[i]).abs() <= 1e-4 * (1.0 + rd[i]));
+                assert_eq!(all[i * k + labels[i] as usize].to_bits(), dist[i].to_bits());
+            }
+            assert_eq!(counts.iter().sum::<u64>(), n as u64);
+            // k-NN, portable.
+            let mut xt = vec![0f32; n * d];
+            for i in 0..n {
+                for j in 0..d {
+                    xt[j * n + i] = x[i * d + j];
+                }
+            }
+            let kk = n.min(5);
+            let reference = knn_reference(&x, d, &c[..d], kk);
+            let mut heaps =
+                vec![KnnHeap { heap: std::collections::BinaryHeap::new(), k: kk, thr: u64::MAX, thr_f: f32::INFINITY }];
+            knn_block::<false>(&xt, n, d, &c[..d], &mut heaps);
+            let got: Vec<u32> = heaps.pop().unwrap().heap.into_sorted_vec().iter().map(|&key| key as u32).collect();
+            let want: Vec<u32> = reference[0].iter().map(|&(_, i)| i).collect();
+            assert_eq!(got, want);
+            // Prim relaxation, portable, against the direct loop.
+            let core2 = random(n, 1.0, 1.0, &mut rng);
+            let mut best = vec![f32::INFINITY; n];
+            let mut src = vec![0u32; n];
+            let mn = prim_relax_impl::<false>(&xt, n, d, &c[..d], 0.5, &core2, &mut best, &mut src, 1);
+            let mut expect = f32::INFINITY;
+            for i in 0..n {
+                let dd: f32 = (0..d).fold(0f32, |a, j| {
+                    let t = xt[j * n + i] - c[j];
+                    a + t * t
+                });
+                let mr = dd.max(0.5).max(core2[i]);
+                assert_eq!(best[i].to_bits(), mr.to_bits());
+                expect = expect.min(mr);
+            }
+            assert_eq!(mn.to_bits(), expect.to_bits());
+        }
+    }
+
     #[test]
     fn ties_go_to_lowest_index() {
         // Two identical centres and a third farther away: every point picks centre 0 or the

@@ -7,9 +7,10 @@
 //! - `--run RUN_DIR`: a stage-1 run directory. Contract (kept loose on purpose):
 //!   - `RUN_DIR/latents.npy`: `[n, K, d]` f32 (or f64), rows in dataset order (required);
 //!   - `RUN_DIR/factors.npy`: int64 `[n, n_factors]` ground-truth factors, same order (optional);
-//!   - `RUN_DIR/factors.json`: the factor names (optional), either a JSON list of strings, or an
-//!     object with a `"names"` or `"factors"` list (of strings, or of objects with a `"name"`);
-//!     unnamed factors are called `factor0`, `factor1`, ….
+//!   - `RUN_DIR/factors.json`, else `RUN_DIR/run.json`: the factor names (optional), either a
+//!     JSON list of strings, or an object with a `"names"` or `"factors"` list (of strings, or of
+//!     objects with a `"name"`, as `detaux disentangle`'s `run.json`); unnamed factors are called
+//!     `factor0`, `factor1`, ….
 //!
 //! ## Method
 //! `X = s_chosen` for every row. A fit sample of `--fit-sample N` rows (default: all) is drawn
@@ -269,7 +270,10 @@ pub fn run(args: &ClusterArgs) -> Result<()> {
     let t0 = Instant::now();
     let (latents_path, factors_path, names_path, default_out) = match (&args.run, &args.latents) {
         (Some(dir), _) => {
-            (dir.join("latents.npy"), Some(dir.join("factors.npy")), Some(dir.join("factors.json")), dir.clone())
+            // Factor names: factors.json if present, else run.json's "factors" (what
+            // `detaux disentangle` writes: a list of {"name", "cardinality"}).
+            let names = if dir.join("factors.json").exists() { dir.join("factors.json") } else { dir.join("run.json") };
+            (dir.join("latents.npy"), Some(dir.join("factors.npy")), Some(names), dir.clone())
         }
         (None, Some(f)) => {
             let parent = f.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));

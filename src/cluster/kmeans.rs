@@ -207,7 +207,11 @@ impl KMeansModel {
         if x.ncols() != d {
             return Err(Error::shape("KMeansModel::predict", format!("data has {} columns, centres {d}", x.ncols())));
         }
-        let cp = CentrePanels::new(self.centres.as_slice().expect("standard layout"), k, d);
+        if k == 0 || self.centres.iter().any(|v| !v.is_finite()) {
+            return Err(Error::InvalidData("KMeansModel::predict: centres are empty or not finite".into()));
+        }
+        let centres: Vec<f32> = self.centres.iter().copied().collect();
+        let cp = CentrePanels::new(&centres, k, d);
         let m = x.nrows();
         let mut labels = vec![0u32; m];
         let mut dist = vec![0f32; m];
