@@ -230,6 +230,8 @@ pub struct Report {
     pub stage_seconds: Vec<(String, f64)>,
     /// Extra pictures to link from `report.md`: `(title, file name in the report dir)`.
     pub figures: Vec<(String, String)>,
+    /// Extra `report.md` sections placed before the wall times: `(title, markdown body)`.
+    pub sections: Vec<(String, String)>,
 }
 
 impl Report {
@@ -301,6 +303,9 @@ impl Report {
                 p.macro_f1,
                 r.outcome.selected_epoch + 1
             ));
+        }
+        for (title, body) in &self.sections {
+            s.push_str(&format!("\n## {title}\n\n{body}"));
         }
         if !self.stage_seconds.is_empty() {
             s.push_str("\n## Wall time\n\n| stage | seconds |\n|---|---|\n");
