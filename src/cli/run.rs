@@ -2,7 +2,7 @@
 //! several seeds, and the report a person reads.
 //!
 //! Per seed, [`crate::pipeline::run_seed`] does the work; this module picks the preset, shows
-//! progress, and writes into `--out DIR`:
+//! progress, and writes into `--out DIR` (default `runs/<preset>`):
 //!
 //! | file | content |
 //! |---|---|
@@ -49,9 +49,9 @@ pub struct RunArgs {
     /// The dataset SPEC (default: the preset's).
     #[arg(long)]
     pub dataset: Option<String>,
-    /// Output directory (created if missing).
+    /// Output directory (created if missing; default `runs/<preset>`).
     #[arg(long)]
-    pub out: PathBuf,
+    pub out: Option<PathBuf>,
     /// Preset: digits or shapes3d (default: from the dataset).
     #[arg(long)]
     pub preset: Option<String>,
@@ -287,6 +287,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     };
     let threads = args.threads.unwrap_or_else(crate::par::default_threads);
     let pool = ThreadPool::new(threads)?;
+    let out_dir = args.out.clone().unwrap_or_else(|| Path::new("runs").join(preset.name));
 
     let mut data = pool.install(|| spec.load(&SeedTree::new(args.seed)))?;
     if let Some(p) = args.principal.as_deref().or(preset.principal) {
@@ -294,7 +295,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     }
     let channels = data.channels();
     let data = pool.install(|| data.to_model_input(64, channels))?;
-    create_dir(&args.out)?;
+    create_dir(&out_dir)?;
     eprintln!(
         "detaux run: {spec} ({} images, principal '{}'), preset {}, {} seed(s), {threads} thread(s)",
         data.len(),
@@ -325,18 +326,18 @@ pub fn run(args: &RunArgs) -> Result<()> {
         });
         s1.bar.finish_and_clear();
         let outcome = outcome?;
-        let seed_dir = args.out.join(format!("seed-{seed}"));
+        let seed_dir = out_dir.join(format!("seed-{seed}"));
         create_dir(&seed_dir)?;
         write_npy(&seed_dir.join("aux_labels.npy"), &[outcome.aux_labels.len()], &outcome.aux_labels)?;
         if i == 0 {
-            write_pictures(&outcome.stage1, &data.select(&outcome.train_indices)?, &args.out, "")?;
+            write_pictures(&outcome.stage1, &data.select(&outcome.train_indices)?, &out_dir, "")?;
             crate::cli::cluster::scatter_png(
                 outcome.codes.view(),
                 &outcome.aux_labels,
                 None,
                 &format!("subspace {} ({} aux labels), seed {seed}", outcome.chosen_subspace, outcome.aux_classes),
                 &SeedTree::new(seed),
-                &args.out.join("clusters.png"),
+                &out_dir.join("clusters.png"),
             )?;
         }
         for (name, s) in &outcome.stage_seconds {
@@ -372,8 +373,8 @@ pub fn run(args: &RunArgs) -> Result<()> {
         ("Stage-1 reconstructions (first seed)".into(), "reconstructions.png".into()),
         ("Chosen subspace, coloured by aux label (first seed)".into(), "clusters.png".into()),
     ];
-    report.write(&args.out)?;
+    report.write(&out_dir)?;
     println!("{}", report.summary_text());
-    println!("wrote {} in {:.1}s", args.out.join("report.md").display(), t_start.elapsed().as_secs_f64());
+    println!("wrote {} in {:.1}s", out_dir.join("report.md").display(), t_start.elapsed().as_secs_f64());
     Ok(())
 }
