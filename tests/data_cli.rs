@@ -4,21 +4,12 @@
 use detaux::data::npy_pair::load_npy_dir;
 use detaux::data::spec::DatasetSpec;
 use detaux::rng::SeedTree;
-use std::process::Command;
 
-fn detaux(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_detaux")).args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+mod common;
+use common::cli::detaux;
 
 fn scratch(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("detaux-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
+    common::cli::scratch("cli", name)
 }
 
 #[test]

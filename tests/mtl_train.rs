@@ -10,22 +10,12 @@ use detaux::mtl::weighting::WeightingSpec;
 use detaux::rng::SeedTree;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-fn detaux(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_detaux")).args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+mod common;
+use common::cli::detaux;
 
 fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("detaux-mtl-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::cli::scratch_dir("mtl", name)
 }
 
 /// Aux labels for the 1797 digits: a deterministic 4-class labelling.
