@@ -368,8 +368,11 @@ impl Observer for Cli<'_> {
 pub fn write_pictures(t: &Trainer, data: &Dataset, dir: &Path, suffix: &str) -> Result<()> {
     let held = &t.split().test;
     let loss = t.config().losses.reconstruction;
+    // Ten held-out images spread over the (index-sorted) held-out list, so several factor
+    // values appear.
     let n = held.len().min(10);
-    reconstruction_sheet(t.model(), loss, data, &held[..n], 1)?
+    let shown: Vec<usize> = (0..n).map(|i| held[i * held.len() / n]).collect();
+    reconstruction_sheet(t.model(), loss, data, &shown, 1)?
         .save_png(&dir.join(format!("reconstructions{suffix}.png")))?;
     let a = held[0];
     let b = held
