@@ -4,21 +4,12 @@
 
 use detaux::io::{read_npy, NpyData};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-fn detaux(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_detaux")).args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+mod common;
+use common::cli::detaux;
 
 fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("detaux-dis-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
+    common::cli::scratch("dis", name)
 }
 
 /// A tiny run reaching every loss term: 4 epochs x 2 batches of 4 pairs.
