@@ -243,21 +243,8 @@ fn assign_rows<const FMA: bool>(
     let mut start = 0;
     while start < n {
         let len = LANES.min(n - start);
-        for (l, row) in x[start * d..(start + len) * d].chunks_exact(d).enumerate() {
-            for (j, &v) in row.iter().enumerate() {
-                xt[j][l] = v;
-            }
-        }
-        for col in xt.iter_mut() {
-            col[len..].fill(0.0);
-        }
+        let xn = load_point_block::<FMA>(x, d, start, len, &mut xt);
         let (best, bi) = block_argmin::<FMA>(&xt, &cp.rows, &cp.rows4, &cp.row_norms);
-        let mut xn = [0f32; LANES];
-        for xj in &xt {
-            for l in 0..LANES {
-                xn[l] = if FMA { xj[l].mul_add(xj[l], xn[l]) } else { xn[l] + xj[l] * xj[l] };
-            }
-        }
         for l in 0..len {
             let i = start + l;
             labels[i] = bi[l];
@@ -342,6 +329,34 @@ pub fn nearest_centre(x: &[f32], cp: &CentrePanels, labels: &mut [u32], dist: &m
     }
 }
 
+/// Loads points `start..start + len` of `x` (`[n, d]` row-major) transposed into `xt`
+/// (`xt[j][l]` = coordinate `j` of point `start + l`, zero-padded lanes) and returns their
+/// squared norms, accumulated over `j` in order (fused when `FMA`).
+#[inline(always)]
+fn load_point_block<const FMA: bool>(
+    x: &[f32],
+    d: usize,
+    start: usize,
+    len: usize,
+    xt: &mut [[f32; LANES]],
+) -> [f32; LANES] {
+    for (l, row) in x[start * d..(start + len) * d].chunks_exact(d).enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            xt[j][l] = v;
+        }
+    }
+    for col in xt.iter_mut() {
+        col[len..].fill(0.0);
+    }
+    let mut xn = [0f32; LANES];
+    for xj in xt.iter() {
+        for l in 0..LANES {
+            xn[l] = if FMA { xj[l].mul_add(xj[l], xn[l]) } else { xn[l] + xj[l] * xj[l] };
+        }
+    }
+    xn
+}
+
 #[inline(always)]
 fn centre_dists_rows<const FMA: bool>(x: &[f32], cp: &CentrePanels, out: &mut [f32]) {
     let (d, k) = (cp.d, cp.k);
@@ -350,20 +365,7 @@ fn centre_dists_rows<const FMA: bool>(x: &[f32], cp: &CentrePanels, out: &mut [f
     let mut start = 0;
     while start < n {
         let len = LANES.min(n - start);
-        for (l, row) in x[start * d..(start + len) * d].chunks_exact(d).enumerate() {
-            for (j, &v) in row.iter().enumerate() {
-                xt[j][l] = v;
-            }
-        }
-        for col in xt.iter_mut() {
-            col[len..].fill(0.0);
-        }
-        let mut xn = [0f32; LANES];
-        for xj in &xt {
-            for l in 0..LANES {
-                xn[l] = if FMA { xj[l].mul_add(xj[l], xn[l]) } else { xn[l] + xj[l] * xj[l] };
-            }
-        }
+        let xn = load_point_block::<FMA>(x, d, start, len, &mut xt);
         for (c, (crow, &ncc)) in cp.rows.chunks_exact(d).zip(&cp.row_norms).enumerate() {
             let mut acc = [0f32; LANES];
             for (xj, &cj) in xt.iter().zip(crow) {
