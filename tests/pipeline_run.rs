@@ -86,7 +86,9 @@ fn shortened_digits_pipeline_writes_every_file_and_is_thread_count_invariant() {
 fn bad_flags_are_one_line_errors() {
     let dir = scratch("bad");
     let d = dir.to_str().unwrap();
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 8] = [
+        (&["--dis-epochs", "0"], "--dis-epochs"),
+        (&["--pairs-per-epoch", "0"], "--pairs-per-epoch"),
         (&["--clustering", "spectral:4"], "--clustering"),
         (&["--clustering", "kmeans:1"], "--clustering"),
         (&["--preset", "imagenet"], "--preset"),

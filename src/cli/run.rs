@@ -268,7 +268,11 @@ pub fn run(args: &RunArgs) -> Result<()> {
         pairs_per_epoch: Some(args.pairs_per_epoch.unwrap_or(preset.pairs_per_epoch)),
         ..Stage1Config::default()
     };
-    stage1.validate()?;
+    stage1.validate().map_err(|e| match e {
+        Error::InvalidParam { name, reason } if name == "epochs" => Error::param("--dis-epochs", reason),
+        Error::InvalidParam { name, reason } if name == "pairs_per_epoch" => Error::param("--pairs-per-epoch", reason),
+        other => other,
+    })?;
     let stage3 = TrainConfig { epochs: args.epochs.unwrap_or(preset.epochs), ..TrainConfig::default() };
     stage3.validate()?;
     let split = SplitConfig {
