@@ -106,6 +106,8 @@ fn bad_flags_and_inputs_give_one_line_errors() {
         (vec!["--dataset", "shapes3d-synth:100", "--threads", "0"], "--threads"),
         (vec!["--dataset", "shapes3d-synth:100", "--checkpoint-every", "0"], "--checkpoint-every"),
         (vec!["--dataset", "shapes3d-synth:100", "--subspaces", "1"], "--subspaces"),
+        (vec!["--dataset", "shapes3d-synth:100", "--lambda-consistency", "-1"], "--lambda-consistency"),
+        (vec!["--dataset", "shapes3d-synth:100", "--lambda-distance", "NaN"], "--lambda-distance"),
         (vec!["--dataset", "npy:/definitely/not/here"], "not/here"),
         (vec!["--resume"], "checkpoint.safetensors"),
         (vec![], "--dataset"),

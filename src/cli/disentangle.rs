@@ -142,6 +142,18 @@ pub struct DisentangleArgs {
     /// Pairs per batch [default: 32].
     #[arg(long)]
     pub batch_size: Option<usize>,
+    /// Weight of the distance loss λ_dist [default: 0.1].
+    #[arg(long, allow_negative_numbers = true)]
+    pub lambda_distance: Option<f64>,
+    /// Weight of the sparsity/orthogonality loss λ_sp [default: 0.1].
+    #[arg(long, allow_negative_numbers = true)]
+    pub lambda_sparsity: Option<f64>,
+    /// Weight of the consistency loss λ_cons [default: 100]; 0 switches the term off.
+    #[arg(long, allow_negative_numbers = true)]
+    pub lambda_consistency: Option<f64>,
+    /// Weight of the distribution regulariser λ_distr [default: 1e-4].
+    #[arg(long, allow_negative_numbers = true)]
+    pub lambda_distribution: Option<f64>,
     /// Held-out fraction (validation, pictures, probe) [default: 0.1].
     #[arg(long)]
     pub val_fraction: Option<f64>,
@@ -238,6 +250,16 @@ fn build_config(args: &DisentangleArgs, base: Stage1Config) -> Result<Stage1Conf
     }
     if let Some(v) = args.val_fraction {
         c.val_fraction = v;
+    }
+    for (value, slot) in [
+        (args.lambda_distance, &mut c.losses.lambda_distance),
+        (args.lambda_sparsity, &mut c.losses.lambda_sparsity),
+        (args.lambda_consistency, &mut c.losses.lambda_consistency),
+        (args.lambda_distribution, &mut c.losses.lambda_distribution),
+    ] {
+        if let Some(v) = value {
+            *slot = v;
+        }
     }
     c.validate().map_err(|e| match e {
         Error::InvalidParam { name, reason } => {
