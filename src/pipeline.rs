@@ -23,7 +23,7 @@
 //! Only the wall times differ.
 
 use crate::cluster::metrics::normalized_mutual_info;
-use crate::cluster::{choose_k_by_silhouette, select_subspace, Hdbscan, KMeans};
+use crate::cluster::{cluster_codes, select_subspace, AuxClustering, KMeans};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::mtl::data::{experiment_splits, labels_from_i64, labels_task, principal_task, SplitConfig};
@@ -35,27 +35,7 @@ use crate::stage1::{export_latents, Observer as Stage1Observer, Stage1Config, Tr
 use ndarray::{Array2, Array3, Axis};
 use std::time::Instant;
 
-/// How stage 2 turns the chosen subspace into labels.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Clustering {
-    /// k-means (k-means++, `n_init` restarts) with a fixed `k`.
-    KMeans {
-        /// Number of clusters.
-        k: usize,
-    },
-    /// k-means with `k` in `k_min..=k_max` chosen by the sampled silhouette.
-    KMeansAuto {
-        /// Smallest `k` tried (≥ 2).
-        k_min: usize,
-        /// Largest `k` tried.
-        k_max: usize,
-    },
-    /// HDBSCAN with `min_cluster_size` (the reference's default method, 200 on 3DShapes).
-    Hdbscan {
-        /// Minimum cluster size (≥ 2).
-        min_cluster_size: usize,
-    },
-}
+pub use crate::cluster::Clustering;
 
 /// Everything one pipeline run needs besides the data and the seed.
 #[derive(Clone, Debug)]
@@ -166,22 +146,8 @@ pub fn run_seed(data: &Dataset, cfg: &PipelineConfig, seed: u64, hooks: &mut Hoo
     let choice = select_subspace(train_latents.view(), cfg.subspace)?;
     let codes = latents.index_axis(Axis(1), choice.chosen).to_owned();
     let fit = codes.select(Axis(0), &splits.train);
-    let cluster_seeds = seeds.child("cluster");
-    let base = KMeans::new(2).n_init(cfg.n_init).seed(cluster_seeds.child("kmeans").seed_u64());
-    let mut aux_labels = match &cfg.clustering {
-        Clustering::KMeans { k } => base.with_clusters(*k).fit(fit.view())?.predict(codes.view())?,
-        Clustering::KMeansAuto { k_min, k_max } => {
-            let c = choose_k_by_silhouette(fit.view(), &base, *k_min, *k_max, 2000, &cluster_seeds)?;
-            base.with_clusters(c.k).fit(fit.view())?.predict(codes.view())?
-        }
-        Clustering::Hdbscan { min_cluster_size } => {
-            let model = Hdbscan::new(*min_cluster_size).fit(fit.view())?;
-            model.approximate_predict(codes.view())?.0
-        }
-    };
-    if aux_labels.iter().any(|&l| l < 0) {
-        aux_labels.iter_mut().for_each(|l| *l += 1);
-    }
+    let clustering = AuxClustering { n_init: cfg.n_init, ..AuxClustering::new(cfg.clustering.clone()) };
+    let aux_labels = cluster_codes(fit.view(), codes.view(), &clustering, &seeds.child("cluster"))?.labels;
     let aux = labels_task("aux", labels_from_i64(&aux_labels)?)?;
     if aux.classes < 2 {
         return Err(Error::InvalidData(format!(

@@ -33,7 +33,7 @@
 use crate::cluster::metrics::{
     adjusted_rand_index, homogeneity_completeness, normalized_mutual_info, silhouette_sampled,
 };
-use crate::cluster::{choose_k_by_silhouette, select_subspace, Hdbscan, KMeans};
+use crate::cluster::{cluster_codes, select_subspace, AuxClustering, Clustering};
 use crate::error::{Error, Result};
 use crate::io::npy::{read_npy, write_npy, NpyData};
 use crate::par::ThreadPool;
@@ -313,55 +313,47 @@ pub fn run(args: &ClusterArgs) -> Result<()> {
     };
     let fit_rows = sample_rows(n, args.fit_sample.unwrap_or(n), &seeds, "fit-sample");
     let x_fit = x.select(Axis(0), &fit_rows);
-    let mut info = serde_json::Map::new();
-    let (labels, noise_shift) = pool.install(|| -> Result<(Vec<i64>, bool)> {
-        match args.method {
-            Method::Kmeans => {
-                let base =
-                    KMeans::new(2).n_init(args.n_init).max_iter(args.max_iter).seed(seeds.child("kmeans").seed_u64());
-                let k = if args.k == "auto" {
-                    let c = choose_k_by_silhouette(
-                        x_fit.view(),
-                        &base,
-                        args.k_min,
-                        args.k_max,
-                        args.silhouette_sample,
-                        &seeds,
-                    )?;
-                    info.insert(
-                        "k_auto_scores".into(),
-                        json!(c.scores.iter().map(|(k, s)| json!({"k": k, "silhouette": s})).collect::<Vec<_>>()),
-                    );
-                    c.k
-                } else {
-                    args.k
-                        .parse::<usize>()
-                        .map_err(|_| Error::param("--k", format!("expected a number or 'auto', got '{}'", args.k)))?
-                };
-                let model = base.with_clusters(k).fit(x_fit.view())?;
-                info.insert("k".into(), json!(k));
-                info.insert("inertia_fit".into(), json!(model.inertia));
-                info.insert("n_iter".into(), json!(model.n_iter));
-                info.insert("converged".into(), json!(model.converged));
-                Ok((model.predict(x.view())?, false))
-            }
-            Method::Hdbscan => {
-                let mut h = Hdbscan::new(args.min_cluster_size);
-                if let Some(m) = args.min_samples {
-                    h = h.min_samples(m);
-                }
-                let model = h.fit(x_fit.view())?;
-                info.insert("n_clusters".into(), json!(model.n_clusters));
-                info.insert("noise_in_fit".into(), json!(model.labels.iter().filter(|&&l| l < 0).count()));
-                let (mut labels, _) = model.approximate_predict(x.view())?;
-                let shift = labels.iter().any(|&l| l < 0);
-                if shift {
-                    labels.iter_mut().for_each(|l| *l += 1);
-                }
-                Ok((labels, shift))
-            }
+    let method = match args.method {
+        Method::Kmeans if args.k == "auto" => Clustering::KMeansAuto { k_min: args.k_min, k_max: args.k_max },
+        Method::Kmeans => Clustering::KMeans {
+            k: args
+                .k
+                .parse::<usize>()
+                .map_err(|_| Error::param("--k", format!("expected a number or 'auto', got '{}'", args.k)))?,
+        },
+        Method::Hdbscan => {
+            Clustering::Hdbscan { min_cluster_size: args.min_cluster_size, min_samples: args.min_samples }
         }
-    })?;
+    };
+    let clustering = AuxClustering {
+        method,
+        n_init: args.n_init,
+        max_iter: args.max_iter,
+        silhouette_sample: args.silhouette_sample,
+    };
+    let aux = pool.install(|| cluster_codes(x_fit.view(), x.view(), &clustering, &seeds))?;
+    let mut info = serde_json::Map::new();
+    let fit = &aux.info;
+    if !fit.k_auto_scores.is_empty() {
+        info.insert(
+            "k_auto_scores".into(),
+            json!(fit.k_auto_scores.iter().map(|(k, s)| json!({"k": k, "silhouette": s})).collect::<Vec<_>>()),
+        );
+    }
+    for (key, value) in [
+        ("k", fit.k.map(|v| json!(v))),
+        ("inertia_fit", fit.inertia_fit.map(|v| json!(v))),
+        ("n_iter", fit.n_iter.map(|v| json!(v))),
+        ("converged", fit.converged.map(|v| json!(v))),
+        ("n_clusters", fit.n_clusters.map(|v| json!(v))),
+        ("noise_in_fit", fit.noise_in_fit.map(|v| json!(v))),
+    ] {
+        if let Some(v) = value {
+            info.insert(key.into(), v);
+        }
+    }
+    let noise_shift = aux.noise_label.is_some();
+    let labels = aux.labels;
     let n_labels = labels.iter().copied().max().map_or(0, |m| m + 1) as usize;
     let mut sizes = vec![0usize; n_labels];
     labels.iter().for_each(|&l| sizes[l as usize] += 1);

@@ -150,7 +150,7 @@ pub fn parse_clustering(s: &str) -> Result<Clustering> {
             _ => Err(bad("k must be >= 2")),
         },
         ["hdbscan", m] => match num(m)? {
-            m if m >= 2 => Ok(Clustering::Hdbscan { min_cluster_size: m }),
+            m if m >= 2 => Ok(Clustering::Hdbscan { min_cluster_size: m, min_samples: None }),
             _ => Err(bad("the minimum cluster size must be >= 2")),
         },
         _ => Err(bad("unknown form")),

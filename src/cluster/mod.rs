@@ -10,6 +10,8 @@
 //!   `approximate_predict`, following the `hdbscan` package (0.8.x) step by step.
 //! - [`metrics`]: inertia, sampled silhouette, ARI, NMI, homogeneity, completeness; and
 //!   [`choose_k_by_silhouette`] for `--k auto`.
+//! - [`cluster_codes`]: one subspace's codes to auxiliary labels (fit, label every row, the
+//!   HDBSCAN noise shift), shared by `detaux cluster` and the pipeline.
 //!
 //! Data are `[n, d]` row-major `f32` matrices (`ndarray::ArrayView2<f32>`; `f64` input is
 //! converted with [`to_f32`]). Every entry point validates its input: an empty matrix, `d = 0`
@@ -21,11 +23,13 @@
 //! combined in block order, so labels, centres and scores are bitwise identical at any thread
 //! count (`tests/cluster_props.rs` checks 1, 2 and 4 threads).
 
+pub mod auxiliary;
 pub mod hdbscan;
 pub mod kmeans;
 pub mod metrics;
 pub mod subspace;
 
+pub use auxiliary::{cluster_codes, AuxClustering, AuxLabels, ClusterFitInfo, Clustering};
 pub use hdbscan::{Hdbscan, HdbscanModel};
 pub use kmeans::{Init, KMeans, KMeansModel};
 pub use metrics::choose_k_by_silhouette;
