@@ -87,6 +87,21 @@ fn check_conv<T: Float>(g: &Conv2dGeom, rng: &mut ChaCha8Rng) {
         conv::conv2d_backward_weight(g, &x, &dy, &mut dw, par);
         reference::conv2d_backward_weight(g, &x, &dy, &mut dw_ref);
         assert_close(&format!("conv2d_backward_weight {name}"), &dw, &dw_ref, t);
+
+        // The shifted-phase lowering on every geometry it supports, whether or not the
+        // dispatch above picked it (it needs c_in >= 8 there).
+        if conv::shifted::supports(g) {
+            let mut y = vec![T::from_f64(3.0); g.y_len()];
+            conv::shifted::forward(g, &x, &w, Some(&b), &mut y, par);
+            reference::conv2d_forward(g, &x, &w, Some(&b), &mut y_ref);
+            assert_close(&format!("shifted::forward {name}"), &y, &y_ref, t);
+            conv::shifted::forward(g, &x, &w, None, &mut y, par);
+            reference::conv2d_forward(g, &x, &w, None, &mut y_ref);
+            assert_close(&format!("shifted::forward (no bias) {name}"), &y, &y_ref, t);
+            dx.fill(T::from_f64(3.0));
+            conv::shifted::backward_input(g, &dy, &w, &mut dx, par);
+            assert_close(&format!("shifted::backward_input {name}"), &dx, &dx_ref, t);
+        }
     }
 
     let mut db = vec![T::from_f64(3.0); g.c_out];
@@ -221,7 +236,9 @@ fn conv_sweep_f64() {
 #[test]
 fn conv_multi_chunk_batches() {
     let mut rng = ChaCha8Rng::seed_from_u64(3);
-    for &(batch, c_in, h, c_out) in &[(37, 3, 16, 4), (21, 2, 8, 3), (11, 2, 32, 3), (5, 1, 64, 2), (3, 2, 33, 2)] {
+    for &(batch, c_in, h, c_out) in
+        &[(37, 3, 16, 4), (21, 2, 8, 3), (11, 2, 32, 3), (5, 1, 64, 2), (3, 2, 33, 2), (30, 9, 16, 5), (45, 8, 8, 3)]
+    {
         let g = geom(batch, c_in, h, h, c_out, [4, 4], [2, 2], [1, 1]);
         check_conv::<f32>(&g, &mut rng);
         check_conv::<f64>(&g, &mut rng);

@@ -45,8 +45,9 @@
 
 mod im2col;
 pub mod reference;
+pub mod shifted;
 
-pub use im2col::{col2im, col2im_with, im2col, im2col_with, Im2colPlan, Strategy, TABLE_MAX_W_OUT};
+pub use im2col::{col2im, col2im_with, im2col, im2col_pixel_major, im2col_with, Im2colPlan, Strategy, TABLE_MAX_W_OUT};
 
 use crate::gemm::{gemm, MatMut, MatRef};
 use crate::{Float, Par};
@@ -307,6 +308,21 @@ fn gather_channels<T: Float>(src: &[T], imgs: usize, c: usize, hw: usize, dst: &
     }
 }
 
+/// `dst[n·c + o] = src[o·hw + n]` (`[c, hw]` to `[hw, c]`), in blocks of 16 pixels so that
+/// both the reads and the writes of a block stay in L1.
+fn transpose_channels<T: Float>(src: &[T], c: usize, hw: usize, dst: &mut [T]) {
+    const BLK: usize = 16;
+    for n0 in (0..hw).step_by(BLK) {
+        let n1 = (n0 + BLK).min(hw);
+        for o in 0..c {
+            let s = &src[o * hw + n0..o * hw + n1];
+            for (dn, v) in s.iter().enumerate() {
+                dst[(n0 + dn) * c + o] = *v;
+            }
+        }
+    }
+}
+
 /// `y = conv2d(x, w) + b`. `x: [n, c_in, h_in, w_in]`, `w: [c_out, c_in, k_h, k_w]`,
 /// `bias: [c_out]`, `y: [n, c_out, h_out, w_out]` (overwritten).
 ///
@@ -326,6 +342,9 @@ pub fn conv2d_forward<T: Float>(g: &Conv2dGeom, x: &[T], w: &[T], bias: Option<&
     let (xs, ys) = (g.c_in * g.h_in * g.w_in, g.c_out * hw);
     if y.is_empty() {
         return;
+    }
+    if shifted::applies(g) {
+        return shifted::forward(g, x, w, bias, y, par);
     }
     if kk == 0 {
         y.fill(T::ZERO);
@@ -395,6 +414,9 @@ pub fn conv2d_backward_input<T: Float>(g: &Conv2dGeom, dy: &[T], w: &[T], dx: &m
     if dx.is_empty() {
         return;
     }
+    if shifted::applies(g) {
+        return shifted::backward_input(g, dy, w, dx, par);
+    }
     let nb = images_per_chunk(hw, g.batch, TARGET_COLS);
     let par = par.for_work(g.macs(), MIN_PAR_MACS);
     let plan = Im2colPlan::new(g);
@@ -449,23 +471,30 @@ pub fn conv2d_backward_weight<T: Float>(g: &Conv2dGeom, x: &[T], dy: &[T], dw: &
         return;
     }
     let nb = images_per_chunk(hw, g.batch, TARGET_COLS_WEIGHT);
-    let plan = Im2colPlan::new(g);
     let n_chunks = g.batch.div_ceil(nb);
     let par = par.for_work(g.macs(), MIN_PAR_MACS);
-    let ld_max = nb * hw + LD_PAD;
-    let init = || (vec![T::ZERO; kk * ld_max], vec![T::ZERO; g.c_out * ld_max], vec![T::ZERO; plan.scratch_len()]);
-    let partial = |ci: usize, out: &mut [T], (col, tmp, ph): &mut (Vec<T>, Vec<T>, Vec<T>), gemm_par: Par| {
+    // Scratch: the chunk's pixel-major column matrix `[imgs·hw, kk]`, its `dy` transposed to
+    // `[imgs·hw, c_out]`, and the padded image of `im2col_pixel_major`.
+    let init = || (vec![T::ZERO; nb * hw * kk], vec![T::ZERO; nb * hw * g.c_out], Vec::new());
+    let partial = |ci: usize, out: &mut [T], (col_t, dy_t, x_pad): &mut (Vec<T>, Vec<T>, Vec<T>), gemm_par: Par| {
         let b0 = ci * nb;
         let imgs = nb.min(g.batch - b0);
-        let (cols, ld) = (imgs * hw, imgs * hw + LD_PAD);
+        let cols = imgs * hw;
         for t in 0..imgs {
-            im2col_with(&plan, g, &x[(b0 + t) * xs..(b0 + t + 1) * xs], &mut col[t * hw..], ld, ph);
+            im2col_pixel_major(
+                g,
+                &x[(b0 + t) * xs..(b0 + t + 1) * xs],
+                &mut col_t[t * hw * kk..(t + 1) * hw * kk],
+                x_pad,
+            );
         }
-        // `dy` is gathered even for one image: both gemm operands are read with strided
-        // packing, and the padded row stride keeps those reads out of each other's cache sets.
-        gather_channels(&dy[b0 * ys..(b0 + imgs) * ys], imgs, g.c_out, hw, tmp, ld);
-        let dym = MatRef::strided(&tmp[..g.c_out * ld], g.c_out, cols, ld, 1);
-        let colt = MatRef::strided(&col[..kk * ld], kk, cols, ld, 1).t();
+        for t in 0..imgs {
+            transpose_channels(&dy[(b0 + t) * ys..(b0 + t + 1) * ys], g.c_out, hw, &mut dy_t[t * hw * g.c_out..]);
+        }
+        // dW = dy_chunk · col_chunkᵀ, both operands read along the pixel (reduction) axis:
+        // `dy` as a column-major [c_out, cols] view of dy_t, colᵀ as row-major [cols, kk].
+        let dym = MatRef::strided(&dy_t[..cols * g.c_out], g.c_out, cols, 1, g.c_out);
+        let colt = MatRef::row_major(&col_t[..cols * kk], cols, kk);
         gemm(T::ONE, dym, colt, T::ZERO, MatMut::row_major(out, g.c_out, kk), gemm_par);
     };
     if n_chunks == 1 {
