@@ -495,8 +495,11 @@ pub fn im2col_pixel_major<T: Float>(g: &Conv2dGeom, x_img: &[T], col_t: &mut [T]
     );
     let (hpad, wpad) = (g.h_in + 2 * g.pad_h, g.w_in + 2 * g.pad_w);
     let plane = hpad * wpad;
-    x_pad.clear();
-    x_pad.resize(g.c_in * plane, T::ZERO);
+    // The border stays zero between calls of one geometry (only the interior is written).
+    if x_pad.len() != g.c_in * plane {
+        x_pad.clear();
+        x_pad.resize(g.c_in * plane, T::ZERO);
+    }
     for c in 0..g.c_in {
         for u in 0..g.h_in {
             let dst = &mut x_pad[c * plane + (u + g.pad_h) * wpad + g.pad_w..][..g.w_in];
@@ -505,19 +508,25 @@ pub fn im2col_pixel_major<T: Float>(g: &Conv2dGeom, x_img: &[T], col_t: &mut [T]
     }
     let (kh, kw) = (g.k_h, g.k_w);
     for i in 0..ho {
-        for j in 0..wo {
-            let row = &mut col_t[(i * wo + j) * kk..][..kk];
-            let base = i * g.stride_h * wpad + j * g.stride_w;
-            for c in 0..g.c_in {
-                for p in 0..kh {
-                    let src = &x_pad[c * plane + base + p * wpad..][..kw];
-                    let dst = &mut row[(c * kh + p) * kw..][..kw];
-                    if kw == 4 {
-                        // Fixed-size copy: inlined, no memcpy call for 4 elements.
-                        let s4: &[T; 4] = src.try_into().expect("4 elements");
-                        dst.copy_from_slice(s4);
-                    } else {
-                        copy_row(dst, src);
+        let block = &mut col_t[i * wo * kk..(i + 1) * wo * kk];
+        for c in 0..g.c_in {
+            for p in 0..kh {
+                let src_row = &x_pad[c * plane + (i * g.stride_h + p) * wpad..][..wpad];
+                let r0 = (c * kh + p) * kw;
+                if kw == 4 {
+                    let s = g.stride_w;
+                    assert!((wo - 1) * s + 4 <= src_row.len() && r0 + 4 <= kk && block.len() == wo * kk);
+                    let (sp, dp) = (src_row.as_ptr(), block.as_mut_ptr());
+                    for j in 0..wo {
+                        // SAFETY: the assert above bounds every read (`j·s + 4 <= src_row.len()`
+                        // for `j < wo`) and write (`j·kk + r0 + 4 <= block.len()`); `x_pad` and
+                        // `col_t` are distinct borrows, so the ranges do not overlap. A
+                        // fixed-size 4-element copy compiles to one vector move.
+                        unsafe { std::ptr::copy_nonoverlapping(sp.add(j * s), dp.add(j * kk + r0), 4) };
+                    }
+                } else {
+                    for (j, dst_px) in block.chunks_exact_mut(kk).enumerate() {
+                        copy_row(&mut dst_px[r0..r0 + kw], &src_row[j * g.stride_w..j * g.stride_w + kw]);
                     }
                 }
             }

@@ -19,7 +19,7 @@
 //!
 //! The slow, obviously-correct oracles are in [`mod@reference`].
 //!
-//! ## Algorithm: im2col + gemm
+//! ## Algorithm: im2col + gemm (and the shifted-phase lowering)
 //! With `K = c_in·k_h·k_w` and `hw = h_out·w_out`, [`im2col`] lowers one image to the column
 //! matrix `col: [K, hw]` and `W` is read as `[c_out, K]`:
 //! - forward: `y_n = W · col_n` (+ bias);
@@ -34,14 +34,28 @@
 //! image, and inner loops are plain slice copies. Scratch rows carry [`LD_PAD`] spare
 //! columns. [`Im2colPlan`] picks the lowering strategy per geometry (see [`Strategy`]).
 //!
+//! The weight gradient reduces over pixels, and `matrixmultiply` packs its operands along
+//! the reduction axis: `A` wants `k` (pixels) as its slow index, `B` too. So that pass lowers
+//! each image *pixel-major* ([`im2col_pixel_major`]: `colᵀ: [hw, K]`, built from runs of
+//! `k_w` padded-input pixels) and reads `dy` either transposed to `[hw, c_out]` (when it is
+//! about as large as `colᵀ`, i.e. `K ≤ 2·c_out`: the RGB layer) or gathered row-major (its
+//! packing then reads 16 rows per pixel, cheap next to `colᵀ`). On the SimpleConv64 shapes
+//! this removed most of the strided packing (`perf`: packing 19 % → 12 % of a stage-1 step).
+//!
+//! Kernels that are a multiple of the stride on wide maps with many channels
+//! ([`shifted::applies`]: the 32→32 layer and its transposed twin) run forward and
+//! input-backward through [`mod@shifted`]: gemms on shifted views of one phase-split copy
+//! of the input instead of a column matrix.
+//!
 //! ## Determinism
 //! Forward and input-backward chunks write disjoint images, and each output element is one
-//! gemm dot product (or a `col2im` sum in a fixed order), so any schedule gives the same bits.
-//! Weight-backward cuts the batch into chunks whose size depends only on the shape
-//! ([`TARGET_COLS_WEIGHT`]), computes one partial `dw` per chunk (in parallel), and adds the
-//! partials in chunk order. A lone chunk lets its gemm split over rows/columns of `C`, which
-//! never changes the result either (see [`crate::gemm`]). `kernels/tests/thread_invariance.rs`
-//! checks every pass bitwise at 1, 2 and 4 threads.
+//! gemm dot product (or, shifted, a fixed sequence of them; or a `col2im` sum in a fixed
+//! order), so any schedule gives the same bits. Weight-backward cuts the batch into chunks
+//! whose size depends only on the shape ([`weight_chunk_cols`]), computes one partial `dw`
+//! per chunk (in parallel), and adds the partials in chunk order. A lone chunk lets its gemm
+//! split over rows/columns of `C`, which never changes the result either (see
+//! [`crate::gemm`]). `kernels/tests/thread_invariance.rs` checks every pass bitwise at 1, 2
+//! and 4 threads.
 
 mod im2col;
 pub mod reference;
@@ -244,9 +258,20 @@ fn check_lens(op: &str, g: &Conv2dGeom, x: usize, w: usize, y: usize) {
 /// Output columns (`images · h_out·w_out`) aimed for per gemm of the forward and
 /// input-backward passes: small feature maps are batched so the gemm is wide enough.
 pub const TARGET_COLS: usize = 256;
-/// Columns (the gemm's reduction length) aimed for per partial product of the weight-backward
-/// pass. Part of the result's definition (see [`images_per_chunk`]).
-pub const TARGET_COLS_WEIGHT: usize = 512;
+/// Least number of pixels (the gemm's reduction length) per partial product of the
+/// weight-backward pass (see [`weight_chunk_cols`]).
+pub const TARGET_COLS_WEIGHT: usize = 64;
+/// Elements aimed for per pixel-major column matrix of the weight-backward pass (512 KiB of
+/// `f32`, about half an L2): a chunk covers `max(TARGET_COLS_WEIGHT, WEIGHT_CHUNK_ELEMS / K)`
+/// pixels ([`weight_chunk_cols`]). Part of the result's definition.
+pub const WEIGHT_CHUNK_ELEMS: usize = 1 << 17;
+
+/// Pixels (the reduction length) aimed for per partial product of the weight-backward pass
+/// for a reduction of `kk = c_in·k_h·k_w` rows: `max(TARGET_COLS_WEIGHT, WEIGHT_CHUNK_ELEMS /
+/// kk)`. A function of the shape only.
+pub fn weight_chunk_cols(kk: usize) -> usize {
+    (WEIGHT_CHUNK_ELEMS / kk.max(1)).max(TARGET_COLS_WEIGHT)
+}
 /// Multiply-adds below which a convolution runs on the calling thread.
 pub const MIN_PAR_MACS: usize = 1 << 18;
 
@@ -308,17 +333,31 @@ fn gather_channels<T: Float>(src: &[T], imgs: usize, c: usize, hw: usize, dst: &
     }
 }
 
-/// `dst[n·c + o] = src[o·hw + n]` (`[c, hw]` to `[hw, c]`), in blocks of 16 pixels so that
-/// both the reads and the writes of a block stay in L1.
+/// `dst[n·c + o] = src[o·hw + n]` (`[c, hw]` to `[hw, c]`), by 8 × 8 tiles (read as 8
+/// contiguous runs, written as 8 contiguous runs) where the sizes allow, element by element
+/// at the ragged edges.
 fn transpose_channels<T: Float>(src: &[T], c: usize, hw: usize, dst: &mut [T]) {
-    const BLK: usize = 16;
-    for n0 in (0..hw).step_by(BLK) {
-        let n1 = (n0 + BLK).min(hw);
-        for o in 0..c {
-            let s = &src[o * hw + n0..o * hw + n1];
-            for (dn, v) in s.iter().enumerate() {
-                dst[(n0 + dn) * c + o] = *v;
+    const TILE: usize = 8;
+    let (src, dst) = (&src[..c * hw], &mut dst[..c * hw]);
+    let (c8, hw8) = (c - c % TILE, hw - hw % TILE);
+    for o0 in (0..c8).step_by(TILE) {
+        for n0 in (0..hw8).step_by(TILE) {
+            let mut t = [[T::ZERO; TILE]; TILE];
+            for (a, row) in t.iter_mut().enumerate() {
+                row.copy_from_slice(&src[(o0 + a) * hw + n0..][..TILE]);
             }
+            for b in 0..TILE {
+                let d = &mut dst[(n0 + b) * c + o0..][..TILE];
+                for (a, v) in d.iter_mut().enumerate() {
+                    *v = t[a][b];
+                }
+            }
+        }
+    }
+    for o in 0..c {
+        let n_lo = if o < c8 { hw8 } else { 0 };
+        for n in n_lo..hw {
+            dst[n * c + o] = src[o * hw + n];
         }
     }
 }
@@ -451,8 +490,9 @@ pub fn conv2d_backward_input<T: Float>(g: &Conv2dGeom, dy: &[T], w: &[T], dx: &m
 /// `dw: [c_out, c_in, k_h, k_w]` (overwritten).
 ///
 /// The batch is cut into fixed chunks of
-/// [`images_per_chunk`]`(h_out·w_out, n, TARGET_COLS_WEIGHT)` images (a function of the shape
-/// only). Each chunk computes its partial `dy_chunk · col_chunkᵀ` (one gemm whose reduction
+/// [`images_per_chunk`]`(h_out·w_out, n, weight_chunk_cols(K))` images (a function of the
+/// shape only). Each chunk lowers its images pixel-major ([`im2col_pixel_major`]) and computes
+/// its partial `dy_chunk · col_chunkᵀ` (one gemm whose reduction
 /// runs over the chunk's `imgs·h_out·w_out` pixels); chunks run in parallel and the partials
 /// are added in chunk order, so the result is bitwise identical for any thread count.
 ///
@@ -470,13 +510,20 @@ pub fn conv2d_backward_weight<T: Float>(g: &Conv2dGeom, x: &[T], dy: &[T], dw: &
         dw.fill(T::ZERO);
         return;
     }
-    let nb = images_per_chunk(hw, g.batch, TARGET_COLS_WEIGHT);
+    let nb = images_per_chunk(hw, g.batch, weight_chunk_cols(kk));
     let n_chunks = g.batch.div_ceil(nb);
     let par = par.for_work(g.macs(), MIN_PAR_MACS);
-    // Scratch: the chunk's pixel-major column matrix `[imgs·hw, kk]`, its `dy` transposed to
-    // `[imgs·hw, c_out]`, and the padded image of `im2col_pixel_major`.
-    let init = || (vec![T::ZERO; nb * hw * kk], vec![T::ZERO; nb * hw * g.c_out], Vec::new());
-    let partial = |ci: usize, out: &mut [T], (col_t, dy_t, x_pad): &mut (Vec<T>, Vec<T>, Vec<T>), gemm_par: Par| {
+    // `dy` is read transposed (pixel-major, packed without strided reads) when it is about as
+    // large as the column matrix (few input channels); otherwise row-major.
+    let dy_pixel_major = kk <= 2 * g.c_out;
+    // Scratch: the chunk's pixel-major column matrix `[imgs·hw, kk]`; its `dy`, transposed to
+    // `[imgs·hw, c_out]` or gathered to `[c_out, imgs·hw]` (row stride `ld`, also for one
+    // image: the padded stride keeps the strided packing reads out of each other's L1 sets);
+    // and the padded image of `im2col_pixel_major`.
+    let ld = nb * hw + LD_PAD;
+    let tmp_len = if dy_pixel_major { nb * hw * g.c_out } else { g.c_out * ld };
+    let init = || (vec![T::ZERO; nb * hw * kk], vec![T::ZERO; tmp_len], Vec::new());
+    let partial = |ci: usize, out: &mut [T], (col_t, tmp, x_pad): &mut (Vec<T>, Vec<T>, Vec<T>), gemm_par: Par| {
         let b0 = ci * nb;
         let imgs = nb.min(g.batch - b0);
         let cols = imgs * hw;
@@ -488,12 +535,20 @@ pub fn conv2d_backward_weight<T: Float>(g: &Conv2dGeom, x: &[T], dy: &[T], dw: &
                 x_pad,
             );
         }
-        for t in 0..imgs {
-            transpose_channels(&dy[(b0 + t) * ys..(b0 + t + 1) * ys], g.c_out, hw, &mut dy_t[t * hw * g.c_out..]);
-        }
-        // dW = dy_chunk · col_chunkᵀ, both operands read along the pixel (reduction) axis:
-        // `dy` as a column-major [c_out, cols] view of dy_t, colᵀ as row-major [cols, kk].
-        let dym = MatRef::strided(&dy_t[..cols * g.c_out], g.c_out, cols, 1, g.c_out);
+        // dW = dy_chunk · col_chunkᵀ with colᵀ row-major [cols, kk] (packed without strided
+        // reads); `dy` as a column-major view of its transpose, or row-major [c_out, cols]
+        // (then its packing gathers 16 rows per pixel: cheaper than transposing a `dy` much
+        // smaller than the column matrix).
+        let dy_chunk = &dy[b0 * ys..(b0 + imgs) * ys];
+        let dym = if dy_pixel_major {
+            for t in 0..imgs {
+                transpose_channels(&dy_chunk[t * ys..(t + 1) * ys], g.c_out, hw, &mut tmp[t * hw * g.c_out..]);
+            }
+            MatRef::strided(&tmp[..cols * g.c_out], g.c_out, cols, 1, g.c_out)
+        } else {
+            gather_channels(dy_chunk, imgs, g.c_out, hw, tmp, ld);
+            MatRef::strided(&tmp[..g.c_out * ld], g.c_out, cols, ld, 1)
+        };
         let colt = MatRef::row_major(&col_t[..cols * kk], cols, kk);
         gemm(T::ONE, dym, colt, T::ZERO, MatMut::row_major(out, g.c_out, kk), gemm_par);
     };
