@@ -340,8 +340,10 @@ fn transpose_channels<T: Float>(src: &[T], c: usize, hw: usize, dst: &mut [T]) {
     const TILE: usize = 8;
     let (src, dst) = (&src[..c * hw], &mut dst[..c * hw]);
     let (c8, hw8) = (c - c % TILE, hw - hw % TILE);
-    for o0 in (0..c8).step_by(TILE) {
-        for n0 in (0..hw8).step_by(TILE) {
+    // Pixel blocks outermost: the 8 destination rows of a block (8·c contiguous elements)
+    // are finished while in L1; each source row is read sequentially across blocks.
+    for n0 in (0..hw8).step_by(TILE) {
+        for o0 in (0..c8).step_by(TILE) {
             let mut t = [[T::ZERO; TILE]; TILE];
             for (a, row) in t.iter_mut().enumerate() {
                 row.copy_from_slice(&src[(o0 + a) * hw + n0..][..TILE]);
@@ -556,28 +558,34 @@ pub fn conv2d_backward_weight<T: Float>(g: &Conv2dGeom, x: &[T], dy: &[T], dw: &
         partial(0, dw, &mut init(), par);
         return;
     }
-    // Chunk 0 writes straight into `dw`; the others into `partials`, added in chunk order.
-    let mut partials = vec![T::ZERO; (n_chunks - 1) * wl];
+    // Chunk 0 writes straight into `dw`; the others are added into it in chunk order:
+    // sequentially through one buffer, or in parallel into `partials` added afterwards (the
+    // same additions in the same order, so the same bits).
     if par == Par::Seq {
         let mut s = init();
         partial(0, dw, &mut s, Par::Seq);
-        for (ci, out) in partials.chunks_mut(wl).enumerate() {
-            partial(ci + 1, out, &mut s, Par::Seq);
+        let mut out = vec![T::ZERO; wl];
+        for ci in 1..n_chunks {
+            partial(ci, &mut out, &mut s, Par::Seq);
+            for (d, v) in dw.iter_mut().zip(&out) {
+                *d += *v;
+            }
         }
-    } else {
-        rayon::join(
-            || {
-                partial(0, dw, &mut init(), Par::Seq);
-            },
-            || {
-                partials
-                    .par_chunks_mut(wl)
-                    .enumerate()
-                    .with_min_len(tasks_min_len(n_chunks - 1))
-                    .for_each_init(init, |s, (ci, out)| partial(ci + 1, out, s, Par::Seq));
-            },
-        );
+        return;
     }
+    let mut partials = vec![T::ZERO; (n_chunks - 1) * wl];
+    rayon::join(
+        || {
+            partial(0, dw, &mut init(), Par::Seq);
+        },
+        || {
+            partials
+                .par_chunks_mut(wl)
+                .enumerate()
+                .with_min_len(tasks_min_len(n_chunks - 1))
+                .for_each_init(init, |s, (ci, out)| partial(ci + 1, out, s, Par::Seq));
+        },
+    );
     for p in partials.chunks(wl) {
         for (d, v) in dw.iter_mut().zip(p) {
             *d += *v;
