@@ -242,7 +242,8 @@ fn conv_sweep_f64() {
 }
 
 /// Batches large enough that the images are split into several chunks, the last one ragged
-/// (small maps are batched `TARGET_COLS / hw` images per gemm, the weight pass
+/// (small maps are batched `TARGET_COLS / hw` images per forward gemm, `TARGET_COLS_INPUT / hw`
+/// per input-backward gemm, the weight pass
 /// `weight_chunk_cols(K) / hw`; the shifted lowering `TARGET_COLS_SHIFTED / (hp·wp)`), at the
 /// model's kernel 4 / stride 2 / padding 1.
 #[test]
