@@ -11,8 +11,9 @@
 //! - [`gemm`]: `C ← α·A·B + β·C` over strided slices, via `matrixmultiply`, split over rows
 //!   (or, for few-row products, columns) of C.
 //! - [`conv`]: 2-D convolution and transposed convolution, forward and both backward passes
-//!   (im2col/col2im + gemm), with direct-loop oracles (also of im2col/col2im) in
-//!   [`conv::reference`].
+//!   (im2col/col2im + gemm; pixel-major im2col for the weight gradient; the shifted-phase
+//!   lowering of [`conv::shifted`] for wide maps), with direct-loop oracles (also of
+//!   im2col/col2im) in [`conv::reference`].
 //!
 //! Tests: `kernels/tests/` sweeps every fast kernel against its oracle and checks bitwise
 //! thread-count invariance; speed is measured in `benches/kernels.rs` (root crate).

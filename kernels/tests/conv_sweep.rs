@@ -62,6 +62,17 @@ fn check_conv<T: Float>(g: &Conv2dGeom, rng: &mut ChaCha8Rng) {
         col2im_bits.push(img_fast);
     }
     assert!(col2im_bits.windows(2).all(|w| w[0] == w[1]), "col2im strategies differ in bits: {name}");
+    // The pixel-major lowering is the transpose of the column matrix (scratch reused twice).
+    let mut col_t = vec![T::from_f64(7.0); hw * kk];
+    let mut x_pad = Vec::new();
+    for _ in 0..2 {
+        conv::im2col_pixel_major(g, &x[..xs], &mut col_t, &mut x_pad);
+        for r in 0..kk {
+            for n in 0..hw {
+                assert_eq!(col_t[n * kk + r], col_ref[r * ld + n], "im2col_pixel_major row {r} pixel {n} {name}");
+            }
+        }
+    }
     let mut col_pub = vec![T::from_f64(7.0); kk * ld];
     conv::im2col(g, &x[..xs], &mut col_pub, ld);
     assert_eq!(col_pub, col_ref, "im2col {name}");
@@ -87,6 +98,21 @@ fn check_conv<T: Float>(g: &Conv2dGeom, rng: &mut ChaCha8Rng) {
         conv::conv2d_backward_weight(g, &x, &dy, &mut dw, par);
         reference::conv2d_backward_weight(g, &x, &dy, &mut dw_ref);
         assert_close(&format!("conv2d_backward_weight {name}"), &dw, &dw_ref, t);
+
+        // The shifted-phase lowering on every geometry it supports, whether or not the
+        // dispatch above picked it (it needs c_in >= 8 there).
+        if conv::shifted::supports(g) {
+            let mut y = vec![T::from_f64(3.0); g.y_len()];
+            conv::shifted::forward(g, &x, &w, Some(&b), &mut y, par);
+            reference::conv2d_forward(g, &x, &w, Some(&b), &mut y_ref);
+            assert_close(&format!("shifted::forward {name}"), &y, &y_ref, t);
+            conv::shifted::forward(g, &x, &w, None, &mut y, par);
+            reference::conv2d_forward(g, &x, &w, None, &mut y_ref);
+            assert_close(&format!("shifted::forward (no bias) {name}"), &y, &y_ref, t);
+            dx.fill(T::from_f64(3.0));
+            conv::shifted::backward_input(g, &dy, &w, &mut dx, par);
+            assert_close(&format!("shifted::backward_input {name}"), &dx, &dx_ref, t);
+        }
     }
 
     let mut db = vec![T::from_f64(3.0); g.c_out];
@@ -216,12 +242,24 @@ fn conv_sweep_f64() {
 }
 
 /// Batches large enough that the images are split into several chunks, the last one ragged
-/// (small maps are batched `TARGET_COLS / hw` images per gemm, the weight pass
-/// `TARGET_COLS_WEIGHT / hw`), at the model's kernel 4 / stride 2 / padding 1.
+/// (small maps are batched `TARGET_COLS / hw` images per forward gemm, `TARGET_COLS_INPUT / hw`
+/// per input-backward gemm, the weight pass
+/// `weight_chunk_cols(K) / hw`; the shifted lowering `TARGET_COLS_SHIFTED / (hp·wp)`), at the
+/// model's kernel 4 / stride 2 / padding 1.
 #[test]
 fn conv_multi_chunk_batches() {
     let mut rng = ChaCha8Rng::seed_from_u64(3);
-    for &(batch, c_in, h, c_out) in &[(37, 3, 16, 4), (21, 2, 8, 3), (11, 2, 32, 3), (5, 1, 64, 2), (3, 2, 33, 2)] {
+    for &(batch, c_in, h, c_out) in &[
+        (37, 3, 16, 4),
+        (21, 2, 8, 3),
+        (11, 2, 32, 3),
+        (5, 1, 64, 2),
+        (3, 2, 33, 2),
+        (30, 9, 16, 5),
+        (45, 8, 8, 3),
+        (43, 16, 16, 4),
+        (5, 32, 32, 4),
+    ] {
         let g = geom(batch, c_in, h, h, c_out, [4, 4], [2, 2], [1, 1]);
         check_conv::<f32>(&g, &mut rng);
         check_conv::<f64>(&g, &mut rng);

@@ -64,8 +64,9 @@ fn gemm_is_thread_invariant() {
 fn conv_geoms() -> Vec<Conv2dGeom> {
     // (batch, c_in, h, c_out): 8x8 maps (forward chunks of 16 images, ragged), 32x32 maps
     // (weight chunks of 2 images, ragged), the first SimpleConv64 layer at batch 3, and a
-    // single image (one chunk: the gemms themselves split over rows or columns).
-    [(20, 8, 8, 8), (19, 3, 32, 4), (3, 3, 64, 32), (1, 16, 32, 64)]
+    // single image (one chunk: the gemms themselves split over rows or columns), and 16x16
+    // maps with 8 channels (shifted lowering: 4 forward chunks, 2 weight chunks, both ragged).
+    [(20, 8, 8, 8), (19, 3, 32, 4), (3, 3, 64, 32), (1, 16, 32, 64), (45, 8, 16, 16)]
         .iter()
         .map(|&(batch, c_in, h, c_out)| Conv2dGeom {
             batch,
@@ -106,6 +107,18 @@ fn conv_case<T: Float>(seed: u64) {
             let mut dw = vec![T::ZERO; g.w_len()];
             conv::conv2d_backward_weight(&g, &x, &dy, &mut dw, par);
             bits(&dw)
+        });
+        // The shifted-phase lowering also where the dispatch does not pick it (c_in < 8).
+        assert!(conv::shifted::supports(&g));
+        assert_invariant(&format!("shifted::forward {name}"), |par| {
+            let mut y = vec![T::ZERO; g.y_len()];
+            conv::shifted::forward(&g, &x, &w, Some(&b), &mut y, par);
+            bits(&y)
+        });
+        assert_invariant(&format!("shifted::backward_input {name}"), |par| {
+            let mut dx = vec![T::ZERO; g.x_len()];
+            conv::shifted::backward_input(&g, &dy, &w, &mut dx, par);
+            bits(&dx)
         });
         // The transposed convolution whose dual is `g`.
         let t = ConvTranspose2dGeom {

@@ -417,7 +417,7 @@ fn copy_row<T: Copy>(dst: &mut [T], src: &[T]) {
 
 /// `dst[j·s] = src[j]` for every `j < src.len()`.
 #[inline]
-fn scatter_strided<T: Copy>(dst: &mut [T], src: &[T], s: usize) {
+pub(crate) fn scatter_strided<T: Copy>(dst: &mut [T], src: &[T], s: usize) {
     for (d, v) in dst.iter_mut().step_by(s).zip(src) {
         *d = *v;
     }
@@ -426,7 +426,7 @@ fn scatter_strided<T: Copy>(dst: &mut [T], src: &[T], s: usize) {
 /// `dst[j] = src[j·s]` for every `j < dst.len()` (`src` must hold `(dst.len() − 1)·s + 1`
 /// elements). Strides 1 and 2 get loops the compiler vectorises.
 #[inline]
-fn copy_strided<T: Copy>(dst: &mut [T], src: &[T], s: usize) {
+pub(crate) fn copy_strided<T: Copy>(dst: &mut [T], src: &[T], s: usize) {
     let n = dst.len();
     if n == 0 {
         return;
@@ -471,6 +471,64 @@ fn add_strided<T: Float>(dst: &mut [T], src: &[T], s: usize) {
         _ => {
             for (d, v) in dst.iter_mut().step_by(s).zip(src) {
                 *d += *v;
+            }
+        }
+    }
+}
+
+/// The transposed column matrix of one image, pixel-major: `col_t[(i·w_out + j)·K + r] =
+/// col[r, i·w_out + j]` with `K = c_in·k_h·k_w` and `r = (c·k_h + p)·k_w + q` (the layout in
+/// which `matrixmultiply` packs a gemm operand whose reduction runs over pixels without strided
+/// reads). `x_pad` is scratch for the zero-padded image (grown as needed). Each row is built
+/// from `c_in·k_h` contiguous runs of `k_w` padded-input pixels.
+///
+/// # Panics
+/// If `x_img.len() != c_in·h_in·w_in` or `col_t.len() != h_out·w_out·K`.
+pub fn im2col_pixel_major<T: Float>(g: &Conv2dGeom, x_img: &[T], col_t: &mut [T], x_pad: &mut Vec<T>) {
+    let (ho, wo) = (g.h_out(), g.w_out());
+    let kk = g.c_in * g.k_h * g.k_w;
+    assert!(
+        x_img.len() == g.c_in * g.h_in * g.w_in && col_t.len() == ho * wo * kk,
+        "im2col_pixel_major: image of {} / buffer of {} elements do not fit {g:?}",
+        x_img.len(),
+        col_t.len()
+    );
+    let (hpad, wpad) = (g.h_in + 2 * g.pad_h, g.w_in + 2 * g.pad_w);
+    let plane = hpad * wpad;
+    // The border stays zero between calls of one geometry (only the interior is written).
+    if x_pad.len() != g.c_in * plane {
+        x_pad.clear();
+        x_pad.resize(g.c_in * plane, T::ZERO);
+    }
+    for c in 0..g.c_in {
+        for u in 0..g.h_in {
+            let dst = &mut x_pad[c * plane + (u + g.pad_h) * wpad + g.pad_w..][..g.w_in];
+            dst.copy_from_slice(&x_img[(c * g.h_in + u) * g.w_in..][..g.w_in]);
+        }
+    }
+    let (kh, kw) = (g.k_h, g.k_w);
+    for i in 0..ho {
+        let block = &mut col_t[i * wo * kk..(i + 1) * wo * kk];
+        for c in 0..g.c_in {
+            for p in 0..kh {
+                let src_row = &x_pad[c * plane + (i * g.stride_h + p) * wpad..][..wpad];
+                let r0 = (c * kh + p) * kw;
+                if kw == 4 {
+                    let s = g.stride_w;
+                    assert!((wo - 1) * s + 4 <= src_row.len() && r0 + 4 <= kk && block.len() == wo * kk);
+                    let (sp, dp) = (src_row.as_ptr(), block.as_mut_ptr());
+                    for j in 0..wo {
+                        // SAFETY: the assert above bounds every read (`j·s + 4 <= src_row.len()`
+                        // for `j < wo`) and write (`j·kk + r0 + 4 <= block.len()`); `x_pad` and
+                        // `col_t` are distinct borrows, so the ranges do not overlap. A
+                        // fixed-size 4-element copy compiles to one vector move.
+                        unsafe { std::ptr::copy_nonoverlapping(sp.add(j * s), dp.add(j * kk + r0), 4) };
+                    }
+                } else {
+                    for (j, dst_px) in block.chunks_exact_mut(kk).enumerate() {
+                        copy_row(&mut dst_px[r0..r0 + kw], &src_row[j * g.stride_w..j * g.stride_w + kw]);
+                    }
+                }
             }
         }
     }

@@ -19,7 +19,7 @@
 //!
 //! The slow, obviously-correct oracles are in [`mod@reference`].
 //!
-//! ## Algorithm: im2col + gemm
+//! ## Algorithm: im2col + gemm (and the shifted-phase lowering)
 //! With `K = c_in·k_h·k_w` and `hw = h_out·w_out`, [`im2col`] lowers one image to the column
 //! matrix `col: [K, hw]` and `W` is read as `[c_out, K]`:
 //! - forward: `y_n = W · col_n` (+ bias);
@@ -34,19 +34,34 @@
 //! image, and inner loops are plain slice copies. Scratch rows carry [`LD_PAD`] spare
 //! columns. [`Im2colPlan`] picks the lowering strategy per geometry (see [`Strategy`]).
 //!
+//! The weight gradient reduces over pixels, and `matrixmultiply` packs its operands along
+//! the reduction axis: `A` wants `k` (pixels) as its slow index, `B` too. So that pass lowers
+//! each image *pixel-major* ([`im2col_pixel_major`]: `colᵀ: [hw, K]`, built from runs of
+//! `k_w` padded-input pixels) and reads `dy` either transposed to `[hw, c_out]` (when it is
+//! about as large as `colᵀ`, i.e. `K ≤ 2·c_out`: the RGB layer) or gathered row-major (its
+//! packing then reads 16 rows per pixel, cheap next to `colᵀ`). On the SimpleConv64 shapes
+//! this removed most of the strided packing (`perf`: packing 19 % → 12 % of a stage-1 step).
+//!
+//! Kernels that are a multiple of the stride on wide maps with many channels
+//! ([`shifted::applies`]: the 32→32 layer and its transposed twin) run forward and
+//! input-backward through [`mod@shifted`]: gemms on shifted views of one phase-split copy
+//! of the input instead of a column matrix.
+//!
 //! ## Determinism
 //! Forward and input-backward chunks write disjoint images, and each output element is one
-//! gemm dot product (or a `col2im` sum in a fixed order), so any schedule gives the same bits.
-//! Weight-backward cuts the batch into chunks whose size depends only on the shape
-//! ([`TARGET_COLS_WEIGHT`]), computes one partial `dw` per chunk (in parallel), and adds the
-//! partials in chunk order. A lone chunk lets its gemm split over rows/columns of `C`, which
-//! never changes the result either (see [`crate::gemm`]). `kernels/tests/thread_invariance.rs`
-//! checks every pass bitwise at 1, 2 and 4 threads.
+//! gemm dot product (or, shifted, a fixed sequence of them; or a `col2im` sum in a fixed
+//! order), so any schedule gives the same bits. Weight-backward cuts the batch into chunks
+//! whose size depends only on the shape ([`weight_chunk_cols`]), computes one partial `dw`
+//! per chunk (in parallel), and adds the partials in chunk order. A lone chunk lets its gemm
+//! split over rows/columns of `C`, which never changes the result either (see
+//! [`crate::gemm`]). `kernels/tests/thread_invariance.rs` checks every pass bitwise at 1, 2
+//! and 4 threads.
 
 mod im2col;
 pub mod reference;
+pub mod shifted;
 
-pub use im2col::{col2im, col2im_with, im2col, im2col_with, Im2colPlan, Strategy, TABLE_MAX_W_OUT};
+pub use im2col::{col2im, col2im_with, im2col, im2col_pixel_major, im2col_with, Im2colPlan, Strategy, TABLE_MAX_W_OUT};
 
 use crate::gemm::{gemm, MatMut, MatRef};
 use crate::{Float, Par};
@@ -240,12 +255,27 @@ fn check_lens(op: &str, g: &Conv2dGeom, x: usize, w: usize, y: usize) {
     }
 }
 
-/// Output columns (`images · h_out·w_out`) aimed for per gemm of the forward and
-/// input-backward passes: small feature maps are batched so the gemm is wide enough.
+/// Output columns (`images · h_out·w_out`) aimed for per gemm of the forward pass: small
+/// feature maps are batched so the gemm is wide enough.
 pub const TARGET_COLS: usize = 256;
-/// Columns (the gemm's reduction length) aimed for per partial product of the weight-backward
-/// pass. Part of the result's definition (see [`images_per_chunk`]).
-pub const TARGET_COLS_WEIGHT: usize = 512;
+/// Columns aimed for per gemm of the input-backward pass (measured ~8 % faster than 256 on
+/// the 16×16 and 8×8 SimpleConv64 layers at 1 thread). Scheduling only: each `dx` element
+/// is computed the same way whatever the chunk size.
+pub const TARGET_COLS_INPUT: usize = 512;
+/// Least number of pixels (the gemm's reduction length) per partial product of the
+/// weight-backward pass (see [`weight_chunk_cols`]).
+pub const TARGET_COLS_WEIGHT: usize = 64;
+/// Elements aimed for per pixel-major column matrix of the weight-backward pass (512 KiB of
+/// `f32`, about half an L2): a chunk covers `max(TARGET_COLS_WEIGHT, WEIGHT_CHUNK_ELEMS / K)`
+/// pixels ([`weight_chunk_cols`]). Part of the result's definition.
+pub const WEIGHT_CHUNK_ELEMS: usize = 1 << 17;
+
+/// Pixels (the reduction length) aimed for per partial product of the weight-backward pass
+/// for a reduction of `kk = c_in·k_h·k_w` rows: `max(TARGET_COLS_WEIGHT, WEIGHT_CHUNK_ELEMS /
+/// kk)`. A function of the shape only.
+pub fn weight_chunk_cols(kk: usize) -> usize {
+    (WEIGHT_CHUNK_ELEMS / kk.max(1)).max(TARGET_COLS_WEIGHT)
+}
 /// Multiply-adds below which a convolution runs on the calling thread.
 pub const MIN_PAR_MACS: usize = 1 << 18;
 
@@ -307,6 +337,37 @@ fn gather_channels<T: Float>(src: &[T], imgs: usize, c: usize, hw: usize, dst: &
     }
 }
 
+/// `dst[n·c + o] = src[o·hw + n]` (`[c, hw]` to `[hw, c]`), by 8 × 8 tiles (read as 8
+/// contiguous runs, written as 8 contiguous runs) where the sizes allow, element by element
+/// at the ragged edges.
+fn transpose_channels<T: Float>(src: &[T], c: usize, hw: usize, dst: &mut [T]) {
+    const TILE: usize = 8;
+    let (src, dst) = (&src[..c * hw], &mut dst[..c * hw]);
+    let (c8, hw8) = (c - c % TILE, hw - hw % TILE);
+    // Pixel blocks outermost: the 8 destination rows of a block (8·c contiguous elements)
+    // are finished while in L1; each source row is read sequentially across blocks.
+    for n0 in (0..hw8).step_by(TILE) {
+        for o0 in (0..c8).step_by(TILE) {
+            let mut t = [[T::ZERO; TILE]; TILE];
+            for (a, row) in t.iter_mut().enumerate() {
+                row.copy_from_slice(&src[(o0 + a) * hw + n0..][..TILE]);
+            }
+            for b in 0..TILE {
+                let d = &mut dst[(n0 + b) * c + o0..][..TILE];
+                for (a, v) in d.iter_mut().enumerate() {
+                    *v = t[a][b];
+                }
+            }
+        }
+    }
+    for o in 0..c {
+        let n_lo = if o < c8 { hw8 } else { 0 };
+        for n in n_lo..hw {
+            dst[n * c + o] = src[o * hw + n];
+        }
+    }
+}
+
 /// `y = conv2d(x, w) + b`. `x: [n, c_in, h_in, w_in]`, `w: [c_out, c_in, k_h, k_w]`,
 /// `bias: [c_out]`, `y: [n, c_out, h_out, w_out]` (overwritten).
 ///
@@ -326,6 +387,9 @@ pub fn conv2d_forward<T: Float>(g: &Conv2dGeom, x: &[T], w: &[T], bias: Option<&
     let (xs, ys) = (g.c_in * g.h_in * g.w_in, g.c_out * hw);
     if y.is_empty() {
         return;
+    }
+    if shifted::applies(g) {
+        return shifted::forward(g, x, w, bias, y, par);
     }
     if kk == 0 {
         y.fill(T::ZERO);
@@ -382,7 +446,8 @@ pub fn conv2d_forward<T: Float>(g: &Conv2dGeom, x: &[T], w: &[T], bias: Option<&
 /// `dx = ∂L/∂x` from `dy = ∂L/∂y`. `dy: [n, c_out, h_out, w_out]`, `w: [c_out, c_in, k_h, k_w]`,
 /// `dx: [n, c_in, h_in, w_in]` (overwritten).
 ///
-/// Per chunk of images (as in [`conv2d_forward`]): one gemm `col = Wᵀ · dy_chunk` with
+/// Per chunk of [`images_per_chunk`]`(h_out·w_out, n, TARGET_COLS_INPUT)` images: one gemm
+/// `col = Wᵀ · dy_chunk` with
 /// `dy_chunk: [c_out, imgs·h_out·w_out]`, then [`col2im`] per image. Chunks run in parallel;
 /// each `dx` element is produced inside one chunk in a fixed order.
 ///
@@ -395,7 +460,10 @@ pub fn conv2d_backward_input<T: Float>(g: &Conv2dGeom, dy: &[T], w: &[T], dx: &m
     if dx.is_empty() {
         return;
     }
-    let nb = images_per_chunk(hw, g.batch, TARGET_COLS);
+    if shifted::applies(g) {
+        return shifted::backward_input(g, dy, w, dx, par);
+    }
+    let nb = images_per_chunk(hw, g.batch, TARGET_COLS_INPUT);
     let par = par.for_work(g.macs(), MIN_PAR_MACS);
     let plan = Im2colPlan::new(g);
     let wt = MatRef::row_major(w, g.c_out, kk).t();
@@ -429,8 +497,9 @@ pub fn conv2d_backward_input<T: Float>(g: &Conv2dGeom, dy: &[T], w: &[T], dx: &m
 /// `dw: [c_out, c_in, k_h, k_w]` (overwritten).
 ///
 /// The batch is cut into fixed chunks of
-/// [`images_per_chunk`]`(h_out·w_out, n, TARGET_COLS_WEIGHT)` images (a function of the shape
-/// only). Each chunk computes its partial `dy_chunk · col_chunkᵀ` (one gemm whose reduction
+/// [`images_per_chunk`]`(h_out·w_out, n, weight_chunk_cols(K))` images (a function of the
+/// shape only). Each chunk lowers its images pixel-major ([`im2col_pixel_major`]) and computes
+/// its partial `dy_chunk · col_chunkᵀ` (one gemm whose reduction
 /// runs over the chunk's `imgs·h_out·w_out` pixels); chunks run in parallel and the partials
 /// are added in chunk order, so the result is bitwise identical for any thread count.
 ///
@@ -448,52 +517,80 @@ pub fn conv2d_backward_weight<T: Float>(g: &Conv2dGeom, x: &[T], dy: &[T], dw: &
         dw.fill(T::ZERO);
         return;
     }
-    let nb = images_per_chunk(hw, g.batch, TARGET_COLS_WEIGHT);
-    let plan = Im2colPlan::new(g);
+    let nb = images_per_chunk(hw, g.batch, weight_chunk_cols(kk));
     let n_chunks = g.batch.div_ceil(nb);
     let par = par.for_work(g.macs(), MIN_PAR_MACS);
-    let ld_max = nb * hw + LD_PAD;
-    let init = || (vec![T::ZERO; kk * ld_max], vec![T::ZERO; g.c_out * ld_max], vec![T::ZERO; plan.scratch_len()]);
-    let partial = |ci: usize, out: &mut [T], (col, tmp, ph): &mut (Vec<T>, Vec<T>, Vec<T>), gemm_par: Par| {
+    // `dy` is read transposed (pixel-major, packed without strided reads) when it is about as
+    // large as the column matrix (few input channels); otherwise row-major.
+    let dy_pixel_major = kk <= 2 * g.c_out;
+    // Scratch: the chunk's pixel-major column matrix `[imgs·hw, kk]`; its `dy`, transposed to
+    // `[imgs·hw, c_out]` or gathered to `[c_out, imgs·hw]` (row stride `ld`, also for one
+    // image: the padded stride keeps the strided packing reads out of each other's L1 sets);
+    // and the padded image of `im2col_pixel_major`.
+    let ld = nb * hw + LD_PAD;
+    let tmp_len = if dy_pixel_major { nb * hw * g.c_out } else { g.c_out * ld };
+    let init = || (vec![T::ZERO; nb * hw * kk], vec![T::ZERO; tmp_len], Vec::new());
+    let partial = |ci: usize, out: &mut [T], (col_t, tmp, x_pad): &mut (Vec<T>, Vec<T>, Vec<T>), gemm_par: Par| {
         let b0 = ci * nb;
         let imgs = nb.min(g.batch - b0);
-        let (cols, ld) = (imgs * hw, imgs * hw + LD_PAD);
+        let cols = imgs * hw;
         for t in 0..imgs {
-            im2col_with(&plan, g, &x[(b0 + t) * xs..(b0 + t + 1) * xs], &mut col[t * hw..], ld, ph);
+            im2col_pixel_major(
+                g,
+                &x[(b0 + t) * xs..(b0 + t + 1) * xs],
+                &mut col_t[t * hw * kk..(t + 1) * hw * kk],
+                x_pad,
+            );
         }
-        // `dy` is gathered even for one image: both gemm operands are read with strided
-        // packing, and the padded row stride keeps those reads out of each other's cache sets.
-        gather_channels(&dy[b0 * ys..(b0 + imgs) * ys], imgs, g.c_out, hw, tmp, ld);
-        let dym = MatRef::strided(&tmp[..g.c_out * ld], g.c_out, cols, ld, 1);
-        let colt = MatRef::strided(&col[..kk * ld], kk, cols, ld, 1).t();
+        // dW = dy_chunk · col_chunkᵀ with colᵀ row-major [cols, kk] (packed without strided
+        // reads); `dy` as a column-major view of its transpose, or row-major [c_out, cols]
+        // (then its packing gathers 16 rows per pixel: cheaper than transposing a `dy` much
+        // smaller than the column matrix).
+        let dy_chunk = &dy[b0 * ys..(b0 + imgs) * ys];
+        let dym = if dy_pixel_major {
+            for t in 0..imgs {
+                transpose_channels(&dy_chunk[t * ys..(t + 1) * ys], g.c_out, hw, &mut tmp[t * hw * g.c_out..]);
+            }
+            MatRef::strided(&tmp[..cols * g.c_out], g.c_out, cols, 1, g.c_out)
+        } else {
+            gather_channels(dy_chunk, imgs, g.c_out, hw, tmp, ld);
+            MatRef::strided(&tmp[..g.c_out * ld], g.c_out, cols, ld, 1)
+        };
+        let colt = MatRef::row_major(&col_t[..cols * kk], cols, kk);
         gemm(T::ONE, dym, colt, T::ZERO, MatMut::row_major(out, g.c_out, kk), gemm_par);
     };
     if n_chunks == 1 {
         partial(0, dw, &mut init(), par);
         return;
     }
-    // Chunk 0 writes straight into `dw`; the others into `partials`, added in chunk order.
-    let mut partials = vec![T::ZERO; (n_chunks - 1) * wl];
+    // Chunk 0 writes straight into `dw`; the others are added into it in chunk order:
+    // sequentially through one buffer, or in parallel into `partials` added afterwards (the
+    // same additions in the same order, so the same bits).
     if par == Par::Seq {
         let mut s = init();
         partial(0, dw, &mut s, Par::Seq);
-        for (ci, out) in partials.chunks_mut(wl).enumerate() {
-            partial(ci + 1, out, &mut s, Par::Seq);
+        let mut out = vec![T::ZERO; wl];
+        for ci in 1..n_chunks {
+            partial(ci, &mut out, &mut s, Par::Seq);
+            for (d, v) in dw.iter_mut().zip(&out) {
+                *d += *v;
+            }
         }
-    } else {
-        rayon::join(
-            || {
-                partial(0, dw, &mut init(), Par::Seq);
-            },
-            || {
-                partials
-                    .par_chunks_mut(wl)
-                    .enumerate()
-                    .with_min_len(tasks_min_len(n_chunks - 1))
-                    .for_each_init(init, |s, (ci, out)| partial(ci + 1, out, s, Par::Seq));
-            },
-        );
+        return;
     }
+    let mut partials = vec![T::ZERO; (n_chunks - 1) * wl];
+    rayon::join(
+        || {
+            partial(0, dw, &mut init(), Par::Seq);
+        },
+        || {
+            partials
+                .par_chunks_mut(wl)
+                .enumerate()
+                .with_min_len(tasks_min_len(n_chunks - 1))
+                .for_each_init(init, |s, (ci, out)| partial(ci + 1, out, s, Par::Seq));
+        },
+    );
     for p in partials.chunks(wl) {
         for (d, v) in dw.iter_mut().zip(p) {
             *d += *v;

@@ -1,0 +1,331 @@
+//! The shifted-phase lowering: convolutions whose kernel is a multiple of the stride, as a few
+//! gemms on *views* of one phase-split copy of the input (no column matrix).
+//!
+//! Let `k_h = s_h·t_h` and `k_w = s_w·t_w` (`t` taps per phase and axis). Split the zero-padded
+//! input of a chunk of `imgs` images into the `s_h·s_w` phase planes
+//!
+//! `P[(c·s_h + a)·s_w + b, t·hp·wp + u'·wp + v'] = x_pad[t, c, s_h·u' + a, s_w·v' + b]`
+//!
+//! with `hp = h_out + t_h − 1`, `wp = w_out + t_w − 1` (a `[c_in·s_h·s_w, R]` matrix, row
+//! stride `R ≥ imgs·hp·wp + (t_h − 1)·wp + t_w − 1`, zero beyond `imgs·hp·wp`). Kernel tap
+//! `(p, q) = (s_h·d_p + a, s_w·d_q + b)` then reads, for output pixel `(i, j)` of image `t`, the
+//! element at column `n + d_p·wp + d_q` of row `(c, a, b)`, where `n = t·hp·wp + i·wp + j` is
+//! the output's *wide* column (the output computed on the `hp × wp` grid of each image, the
+//! columns `i ≥ h_out` or `j ≥ w_out` being thrown away). So with the permuted weights
+//! `W'_{d}[o, (c, a, b)] = w[o, c, s_h·d_p + a, s_w·d_q + b]` (`[c_out, c_in·s_h·s_w]`, one per
+//! shift `d = (d_p, d_q)`), and `P_d` the view of `P` starting at column `d_p·wp + d_q` (same
+//! row stride, unit column stride):
+//! - forward: `Y_wide = Σ_d W'_d · P_d` (`[c_out, imgs·hp·wp]`), then the valid columns are
+//!   copied out (+ bias);
+//! - input-backward: `dY_wide` is `dy` on the wide grid (zero elsewhere); `dP_d += W'_dᵀ ·
+//!   dY_wide` for every shift (the views `dP_d` overlap: the adds run in shift order), then each
+//!   input pixel takes its phase element.
+//!
+//! (The weight gradient is not done this way: its reduction runs over the wide columns, and
+//! `matrixmultiply` packs such operands with strided reads; see
+//! [`super::conv2d_backward_weight`].)
+//!
+//! Compared with im2col (`[c_in·k_h·k_w, h_out·w_out]` per image, `t_h·t_w` times the size of
+//! `P` for stride 2, kernel 4) nothing of the size of the column matrix is written or read
+//! besides `matrixmultiply`'s own packing of the `P_d` views; the price is `t_h·t_w` gemms with
+//! a `t_h·t_w`-times shorter reduction each, and the thrown-away wide columns
+//! (`hp·wp / (h_out·w_out)` more work: 6 % at 32×32 outputs, 56 % at 4×4). Measured on the
+//! SimpleConv64 shapes (1 thread, each pass at batch 64 against im2col, noisy machine) it
+//! wins only for wide maps with many channels (the 32→32 layer at 16×16 outputs and its
+//! transposed twin: forward ~+10 %, input-backward ~+5 %); [`applies`] encodes that.
+//!
+//! ## Determinism
+//! Chunks hold whole images and their size is a function of the shape only
+//! ([`TARGET_COLS_SHIFTED`]); they write disjoint images. Each output element is a fixed
+//! sequence of gemm dot products (one per shift, accumulated with `β = 1` in shift order). The
+//! gemms may split over rows/columns of `C`, which never changes a result ([`crate::gemm`]).
+//! Every scratch element that a gemm reads is written for the current chunk (phase tails are
+//! zeroed), so nothing depends on which chunks a task ran before.
+
+use super::im2col::{copy_strided, scatter_strided, valid_range};
+use super::{add_channel_bias, check_lens, for_chunks, images_per_chunk, Conv2dGeom, LD_PAD, MIN_PAR_MACS};
+use crate::gemm::{gemm, MatMut, MatRef};
+use crate::{Float, Par};
+
+/// Wide output columns (`images · hp·wp`) aimed for per chunk of the forward and
+/// input-backward passes of the shifted lowering.
+pub const TARGET_COLS_SHIFTED: usize = 1024;
+/// At most this many shifts (`t_h·t_w`) for [`applies`].
+pub const MAX_SHIFTS: usize = 4;
+/// Below this many input channels [`applies`] keeps im2col: the gemms of the shifted
+/// lowering would have a reduction of only `c_in·s_h·s_w` (12 for RGB at stride 2).
+pub const MIN_C_IN: usize = 8;
+/// Below this output height or width [`applies`] keeps im2col: the thrown-away wide columns
+/// cost `hp·wp / (h_out·w_out) − 1` extra work (13 % at 16, 27 % at 8).
+pub const MIN_OUT: usize = 16;
+
+/// Whether the shifted lowering can run `g`: the kernel is a multiple of the stride on both
+/// axes (and `g.check()` passes).
+pub fn supports(g: &Conv2dGeom) -> bool {
+    g.check().is_ok() && g.k_h % g.stride_h == 0 && g.k_w % g.stride_w == 0
+}
+
+/// Whether [`super::conv2d_forward`] and the backward passes use the shifted lowering for `g`:
+/// [`supports`], at most [`MAX_SHIFTS`] shifts, and at least [`MIN_C_IN`] input channels.
+pub fn applies(g: &Conv2dGeom) -> bool {
+    supports(g)
+        && (g.k_h / g.stride_h) * (g.k_w / g.stride_w) <= MAX_SHIFTS
+        && g.c_in >= MIN_C_IN
+        && g.h_out().min(g.w_out()) >= MIN_OUT
+}
+
+fn check_supported(op: &str, g: &Conv2dGeom, x: usize, w: usize, y: usize) {
+    check_lens(op, g, x, w, y);
+    assert!(
+        supports(g),
+        "{op}: kernel {}x{} is not a multiple of the stride ({}, {})",
+        g.k_h,
+        g.k_w,
+        g.stride_h,
+        g.stride_w
+    );
+}
+
+/// Sizes of the phase layout of one geometry.
+#[derive(Clone, Copy, Debug)]
+struct Layout {
+    s_h: usize,
+    s_w: usize,
+    t_h: usize,
+    t_w: usize,
+    ho: usize,
+    wo: usize,
+    hp: usize,
+    wp: usize,
+    /// Rows of `P`: `c_in·s_h·s_w`.
+    kp: usize,
+}
+
+impl Layout {
+    fn new(g: &Conv2dGeom) -> Self {
+        let (t_h, t_w) = (g.k_h / g.stride_h, g.k_w / g.stride_w);
+        let (ho, wo) = (g.h_out(), g.w_out());
+        Layout {
+            s_h: g.stride_h,
+            s_w: g.stride_w,
+            t_h,
+            t_w,
+            ho,
+            wo,
+            hp: ho + t_h - 1,
+            wp: wo + t_w - 1,
+            kp: g.c_in * g.stride_h * g.stride_w,
+        }
+    }
+    fn plane(&self) -> usize {
+        self.hp * self.wp
+    }
+    fn shifts(&self) -> usize {
+        self.t_h * self.t_w
+    }
+    /// Column offset of shift `d = d_p·t_w + d_q`.
+    fn offset(&self, d: usize) -> usize {
+        (d / self.t_w) * self.wp + d % self.t_w
+    }
+    /// Row stride of `P` for chunks of up to `imgs` images.
+    fn row_len(&self, imgs: usize) -> usize {
+        imgs * self.plane() + (self.t_h - 1) * self.wp + self.t_w - 1 + LD_PAD
+    }
+}
+
+/// `W'_d[o, (c, a, b)] = w[o, c, s_h·d_p + a, s_w·d_q + b]`, as `[shifts, c_out, kp]`.
+fn permute_weights<T: Float>(g: &Conv2dGeom, l: &Layout, w: &[T]) -> Vec<T> {
+    let mut out = vec![T::ZERO; l.shifts() * g.c_out * l.kp];
+    for d in 0..l.shifts() {
+        let (dp, dq) = (d / l.t_w, d % l.t_w);
+        for o in 0..g.c_out {
+            for c in 0..g.c_in {
+                for a in 0..l.s_h {
+                    for b in 0..l.s_w {
+                        let (p, q) = (l.s_h * dp + a, l.s_w * dq + b);
+                        out[(d * g.c_out + o) * l.kp + (c * l.s_h + a) * l.s_w + b] =
+                            w[((o * g.c_in + c) * g.k_h + p) * g.k_w + q];
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Writes the phase planes of `imgs` images `x: [imgs, c_in, h_in, w_in]` into `phases`
+/// (row stride `r_len`), and zeroes each row from column `imgs·hp·wp` to `r_len`.
+fn split<T: Float>(g: &Conv2dGeom, l: &Layout, x: &[T], imgs: usize, phases: &mut [T], r_len: usize) {
+    let (plane, xs, xplane) = (l.plane(), g.c_in * g.h_in * g.w_in, g.h_in * g.w_in);
+    for c in 0..g.c_in {
+        for a in 0..l.s_h {
+            let (u_lo, u_hi) = valid_range(l.hp, l.s_h, a, g.pad_h, g.h_in);
+            for b in 0..l.s_w {
+                let (v_lo, v_hi) = valid_range(l.wp, l.s_w, b, g.pad_w, g.w_in);
+                let row = &mut phases[((c * l.s_h + a) * l.s_w + b) * r_len..][..r_len];
+                for t in 0..imgs {
+                    let x_c = &x[t * xs + c * xplane..t * xs + (c + 1) * xplane];
+                    let ph = &mut row[t * plane..(t + 1) * plane];
+                    for (up, dst) in ph.chunks_exact_mut(l.wp).enumerate() {
+                        if up < u_lo || up >= u_hi || v_lo >= v_hi {
+                            dst.fill(T::ZERO);
+                            continue;
+                        }
+                        let u = up * l.s_h + a - g.pad_h;
+                        dst[..v_lo].fill(T::ZERO);
+                        dst[v_hi..].fill(T::ZERO);
+                        let v0 = v_lo * l.s_w + b - g.pad_w;
+                        copy_strided(&mut dst[v_lo..v_hi], &x_c[u * g.w_in + v0..(u + 1) * g.w_in], l.s_w);
+                    }
+                }
+                row[imgs * plane..].fill(T::ZERO);
+            }
+        }
+    }
+}
+
+/// The adjoint of [`split`] on the pixels it reads: `dx[t, c, u, v]` (overwritten) takes the
+/// phase element holding pixel `(u, v)`; pixels no phase holds get zero.
+fn merge<T: Float>(g: &Conv2dGeom, l: &Layout, phases: &[T], r_len: usize, imgs: usize, dx: &mut [T]) {
+    let (plane, xs, xplane) = (l.plane(), g.c_in * g.h_in * g.w_in, g.h_in * g.w_in);
+    dx.fill(T::ZERO);
+    for c in 0..g.c_in {
+        for a in 0..l.s_h {
+            let (u_lo, u_hi) = valid_range(l.hp, l.s_h, a, g.pad_h, g.h_in);
+            for b in 0..l.s_w {
+                let (v_lo, v_hi) = valid_range(l.wp, l.s_w, b, g.pad_w, g.w_in);
+                if v_lo >= v_hi {
+                    continue;
+                }
+                let row = &phases[((c * l.s_h + a) * l.s_w + b) * r_len..][..r_len];
+                let v0 = v_lo * l.s_w + b - g.pad_w;
+                for t in 0..imgs {
+                    let x_c = &mut dx[t * xs + c * xplane..t * xs + (c + 1) * xplane];
+                    let ph = &row[t * plane..(t + 1) * plane];
+                    for up in u_lo..u_hi {
+                        let u = up * l.s_h + a - g.pad_h;
+                        scatter_strided(
+                            &mut x_c[u * g.w_in + v0..(u + 1) * g.w_in],
+                            &ph[up * l.wp + v_lo..up * l.wp + v_hi],
+                            l.s_w,
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `dy: [imgs, c_out, ho, wo]` onto the wide grid `[c_out, imgs·hp·wp]` (row stride `ld`),
+/// zero in the thrown-away columns.
+fn widen<T: Float>(l: &Layout, c_out: usize, dy: &[T], imgs: usize, wide: &mut [T], ld: usize) {
+    let (plane, hw) = (l.plane(), l.ho * l.wo);
+    for o in 0..c_out {
+        let row = &mut wide[o * ld..o * ld + imgs * plane];
+        for t in 0..imgs {
+            let src = &dy[(t * c_out + o) * hw..(t * c_out + o + 1) * hw];
+            let dst = &mut row[t * plane..(t + 1) * plane];
+            for (i, dst_row) in dst.chunks_exact_mut(l.wp).enumerate() {
+                if i < l.ho {
+                    dst_row[..l.wo].copy_from_slice(&src[i * l.wo..(i + 1) * l.wo]);
+                    dst_row[l.wo..].fill(T::ZERO);
+                } else {
+                    dst_row.fill(T::ZERO);
+                }
+            }
+        }
+    }
+}
+
+/// The view `P_d`: rows `kp`, columns `cols`, starting at column `off` of every row.
+fn phase_view<'a, T>(phases: &'a [T], l: &Layout, r_len: usize, off: usize, cols: usize) -> MatRef<'a, T> {
+    MatRef::strided(&phases[off..], l.kp, cols, r_len, 1)
+}
+
+/// Forward pass (see the module docs); same contract as [`super::conv2d_forward`].
+///
+/// # Panics
+/// If a slice length does not match `g`, `g.check()` fails, or `!supports(g)`.
+pub fn forward<T: Float>(g: &Conv2dGeom, x: &[T], w: &[T], bias: Option<&[T]>, y: &mut [T], par: Par) {
+    check_supported("shifted::forward", g, x.len(), w.len(), y.len());
+    if let Some(b) = bias {
+        assert_eq!(b.len(), g.c_out, "shifted::forward: bias has {} elements, expected c_out = {}", b.len(), g.c_out);
+    }
+    if y.is_empty() {
+        return;
+    }
+    let l = Layout::new(g);
+    let (plane, hw) = (l.plane(), l.ho * l.wo);
+    let (xs, ys) = (g.c_in * g.h_in * g.w_in, g.c_out * hw);
+    let nb = images_per_chunk(plane, g.batch, TARGET_COLS_SHIFTED);
+    let par = par.for_work(g.macs(), MIN_PAR_MACS);
+    let wp = permute_weights(g, &l, w);
+    let r_len = l.row_len(nb);
+    let ld_y = nb * plane + LD_PAD;
+    let init = || (vec![T::ZERO; l.kp * r_len], vec![T::ZERO; g.c_out * ld_y]);
+    for_chunks(y, nb * ys, par, init, |ci, yc, (phases, wide), gemm_par| {
+        let imgs = yc.len() / ys;
+        let cols = imgs * plane;
+        let b0 = ci * nb;
+        split(g, &l, &x[b0 * xs..(b0 + imgs) * xs], imgs, phases, r_len);
+        for d in 0..l.shifts() {
+            let wd = MatRef::row_major(&wp[d * g.c_out * l.kp..(d + 1) * g.c_out * l.kp], g.c_out, l.kp);
+            let beta = if d == 0 { T::ZERO } else { T::ONE };
+            let c = MatMut::strided(&mut wide[..], g.c_out, cols, ld_y, 1);
+            gemm(T::ONE, wd, phase_view(phases, &l, r_len, l.offset(d), cols), beta, c, gemm_par);
+        }
+        for t in 0..imgs {
+            for o in 0..g.c_out {
+                let src = &wide[o * ld_y + t * plane..o * ld_y + (t + 1) * plane];
+                let dst = &mut yc[(t * g.c_out + o) * hw..(t * g.c_out + o + 1) * hw];
+                for (dst_row, src_row) in dst.chunks_exact_mut(l.wo).zip(src.chunks_exact(l.wp)) {
+                    dst_row.copy_from_slice(&src_row[..l.wo]);
+                }
+            }
+        }
+        if let Some(b) = bias {
+            add_channel_bias(imgs, g.c_out, hw, b, yc);
+        }
+    });
+}
+
+/// Input-backward pass (see the module docs); same contract as
+/// [`super::conv2d_backward_input`].
+///
+/// # Panics
+/// If a slice length does not match `g`, `g.check()` fails, or `!supports(g)`.
+pub fn backward_input<T: Float>(g: &Conv2dGeom, dy: &[T], w: &[T], dx: &mut [T], par: Par) {
+    check_supported("shifted::backward_input", g, dx.len(), w.len(), dy.len());
+    if dx.is_empty() {
+        return;
+    }
+    let l = Layout::new(g);
+    let (plane, hw) = (l.plane(), l.ho * l.wo);
+    let (xs, ys) = (g.c_in * g.h_in * g.w_in, g.c_out * hw);
+    let nb = images_per_chunk(plane, g.batch, TARGET_COLS_SHIFTED);
+    let par = par.for_work(g.macs(), MIN_PAR_MACS);
+    let wp = permute_weights(g, &l, w);
+    let r_len = l.row_len(nb);
+    let ld_y = nb * plane + LD_PAD;
+    let init = || (vec![T::ZERO; l.kp * r_len], vec![T::ZERO; g.c_out * ld_y]);
+    for_chunks(dx, nb * xs, par, init, |ci, dxc, (phases, wide), gemm_par| {
+        let imgs = dxc.len() / xs;
+        let cols = imgs * plane;
+        let b0 = ci * nb;
+        widen(&l, g.c_out, &dy[b0 * ys..(b0 + imgs) * ys], imgs, wide, ld_y);
+        let dym = MatRef::strided(&wide[..], g.c_out, cols, ld_y, 1);
+        // Shift 0 overwrites columns [0, cols) of every row; the later shifts add into
+        // [off, off + cols), so the tail beyond `cols` starts at zero.
+        for row in phases.chunks_exact_mut(r_len) {
+            row[cols..].fill(T::ZERO);
+        }
+        for d in 0..l.shifts() {
+            let wd = MatRef::row_major(&wp[d * g.c_out * l.kp..(d + 1) * g.c_out * l.kp], g.c_out, l.kp).t();
+            let beta = if d == 0 { T::ZERO } else { T::ONE };
+            let off = l.offset(d);
+            let c = MatMut::strided(&mut phases[off..], l.kp, cols, r_len, 1);
+            gemm(T::ONE, wd, dym, beta, c, gemm_par);
+        }
+        merge(g, &l, phases, r_len, imgs, dxc);
+    });
+}
