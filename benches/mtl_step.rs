@@ -3,7 +3,8 @@
 //! Linear(512,C)`), cross-entropy sum (equal weighting), AdamW lr 1e-4 wd 5e-3, dropout active —
 //! the same step as `/work/shared/anchors/torch_detaux.py --which mtl`. At 1 and 2 threads.
 //!
-//! Run: `cargo bench --bench mtl_step` (quick check: `-- --quick`).
+//! Run: `cargo bench --bench mtl_step` (quick check: `-- --quick`). Like the `detaux` binary,
+//! the bench first calls [`detaux::tune_allocator_for_training`].
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use detaux::mtl::train::{TrainConfig, Trainer};
@@ -22,6 +23,8 @@ fn batch(seed: u64) -> (Array4<f32>, Vec<Vec<usize>>) {
 }
 
 fn bench(c: &mut Criterion) {
+    // As the `detaux` binary does: reuse freed tensor buffers across steps.
+    detaux::tune_allocator_for_training();
     let (x, y) = batch(1);
     let mut group = c.benchmark_group("mtl_train_step_b32_64x64x3_2heads");
     for threads in [1usize, 2] {

@@ -3,7 +3,8 @@
 //! oracle, backward, and one Adam step (lr 5e-4, weight decay 1e-6), at 1 and 2 threads.
 //!
 //! Compare with `../shared/anchors/torch_detaux.py --which dis` (same step in PyTorch).
-//! Run: `cargo bench --bench train_step` (`-- --quick` to check it works).
+//! Run: `cargo bench --bench train_step` (`-- --quick` to check it works). Like the `detaux`
+//! binary, the bench first calls [`detaux::tune_allocator_for_training`].
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use detaux::autodiff::Tape;
@@ -20,6 +21,8 @@ use std::time::Duration;
 const B: usize = 32;
 
 fn bench_train_step(c: &mut Criterion) {
+    // As the `detaux` binary does: reuse freed tensor buffers across steps.
+    detaux::tune_allocator_for_training();
     let seeds = SeedTree::new(4);
     let mut rng = seeds.rng("data");
     let x1 = Array4::<f32>::from_shape_fn((B, 3, 64, 64), |_| rng.gen::<f32>());

@@ -45,4 +45,5 @@ pub mod viz;
 pub mod cli;
 
 pub use detaux_kernels as kernels;
+pub use detaux_kernels::alloc::tune_allocator_for_training;
 pub use error::{Error, Result};

@@ -28,6 +28,7 @@
 //! SIMD kernel (e.g. FMA vs. no FMA); they never differ between thread counts.
 
 pub mod adam;
+pub mod alloc;
 pub mod conv;
 pub mod distance;
 pub mod float;
