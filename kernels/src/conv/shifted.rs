@@ -242,6 +242,48 @@ fn phase_view<'a, T>(phases: &'a [T], l: &Layout, r_len: usize, off: usize, cols
     MatRef::strided(&phases[off..], l.kp, cols, r_len, 1)
 }
 
+/// The chunking shared by [`forward`] and [`backward_input`]: `nb` images per chunk, each
+/// chunk's phase rows of `r_len` columns and its `[c_out, ld_y]` wide output or `dy` matrix.
+struct ChunkPlan<T> {
+    l: Layout,
+    /// Padded output plane per image (`l.plane()`).
+    plane: usize,
+    /// `h_out · w_out`.
+    hw: usize,
+    /// Elements of one input image.
+    xs: usize,
+    /// Elements of one output image.
+    ys: usize,
+    nb: usize,
+    par: Par,
+    /// The weights permuted per shift ([`permute_weights`]).
+    wp: Vec<T>,
+    r_len: usize,
+    ld_y: usize,
+}
+
+impl<T: Float> ChunkPlan<T> {
+    fn new(g: &Conv2dGeom, w: &[T], par: Par) -> Self {
+        let l = Layout::new(g);
+        let (plane, hw) = (l.plane(), l.ho * l.wo);
+        let nb = images_per_chunk(plane, g.batch, TARGET_COLS_SHIFTED);
+        let wp = permute_weights(g, &l, w);
+        let r_len = l.row_len(nb);
+        ChunkPlan {
+            plane,
+            hw,
+            xs: g.c_in * g.h_in * g.w_in,
+            ys: g.c_out * hw,
+            nb,
+            par: par.for_work(g.macs(), MIN_PAR_MACS),
+            wp,
+            r_len,
+            ld_y: nb * plane + LD_PAD,
+            l,
+        }
+    }
+}
+
 /// Forward pass (see the module docs); same contract as [`super::conv2d_forward`].
 ///
 /// # Panics
@@ -254,14 +296,7 @@ pub fn forward<T: Float>(g: &Conv2dGeom, x: &[T], w: &[T], bias: Option<&[T]>, y
     if y.is_empty() {
         return;
     }
-    let l = Layout::new(g);
-    let (plane, hw) = (l.plane(), l.ho * l.wo);
-    let (xs, ys) = (g.c_in * g.h_in * g.w_in, g.c_out * hw);
-    let nb = images_per_chunk(plane, g.batch, TARGET_COLS_SHIFTED);
-    let par = par.for_work(g.macs(), MIN_PAR_MACS);
-    let wp = permute_weights(g, &l, w);
-    let r_len = l.row_len(nb);
-    let ld_y = nb * plane + LD_PAD;
+    let ChunkPlan { l, plane, hw, xs, ys, nb, par, wp, r_len, ld_y } = ChunkPlan::new(g, w, par);
     let init = || (vec![T::ZERO; l.kp * r_len], vec![T::ZERO; g.c_out * ld_y]);
     for_chunks(y, nb * ys, par, init, |ci, yc, (phases, wide), gemm_par| {
         let imgs = yc.len() / ys;
@@ -299,14 +334,7 @@ pub fn backward_input<T: Float>(g: &Conv2dGeom, dy: &[T], w: &[T], dx: &mut [T],
     if dx.is_empty() {
         return;
     }
-    let l = Layout::new(g);
-    let (plane, hw) = (l.plane(), l.ho * l.wo);
-    let (xs, ys) = (g.c_in * g.h_in * g.w_in, g.c_out * hw);
-    let nb = images_per_chunk(plane, g.batch, TARGET_COLS_SHIFTED);
-    let par = par.for_work(g.macs(), MIN_PAR_MACS);
-    let wp = permute_weights(g, &l, w);
-    let r_len = l.row_len(nb);
-    let ld_y = nb * plane + LD_PAD;
+    let ChunkPlan { l, plane, hw: _, xs, ys, nb, par, wp, r_len, ld_y } = ChunkPlan::new(g, w, par);
     let init = || (vec![T::ZERO; l.kp * r_len], vec![T::ZERO; g.c_out * ld_y]);
     for_chunks(dx, nb * xs, par, init, |ci, dxc, (phases, wide), gemm_par| {
         let imgs = dxc.len() / xs;
