@@ -23,7 +23,7 @@
 //! Only the wall times differ.
 
 use crate::cluster::metrics::normalized_mutual_info;
-use crate::cluster::{cluster_codes, select_subspace, AuxClustering, KMeans};
+use crate::cluster::{cluster_codes, select_subspace, KMeans};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::mtl::data::{experiment_splits, labels_from_i64, labels_task, principal_task, SplitConfig};
@@ -35,19 +35,17 @@ use crate::stage1::{export_latents, Observer as Stage1Observer, Stage1Config, Tr
 use ndarray::{Array2, Array3, Axis};
 use std::time::Instant;
 
-pub use crate::cluster::Clustering;
+pub use crate::cluster::{AuxClustering, Clustering};
 
 /// Everything one pipeline run needs besides the data and the seed.
 #[derive(Clone, Debug)]
 pub struct PipelineConfig {
     /// Stage-1 configuration; its `seed` is replaced by the run's seed.
     pub stage1: Stage1Config,
-    /// Stage-2 method.
-    pub clustering: Clustering,
+    /// Stage-2 method and k-means settings (its `n_init` also serves the pixel-k-means control).
+    pub clustering: AuxClustering,
     /// Use this subspace instead of the selection rule.
     pub subspace: Option<usize>,
-    /// k-means restarts (default 10, scikit-learn 1.0's).
-    pub n_init: usize,
     /// Stage-3 splits.
     pub split: SplitConfig,
     /// Stage-3 training.
@@ -146,8 +144,9 @@ pub fn run_seed(data: &Dataset, cfg: &PipelineConfig, seed: u64, hooks: &mut Hoo
     let choice = select_subspace(train_latents.view(), cfg.subspace)?;
     let codes = latents.index_axis(Axis(1), choice.chosen).to_owned();
     let fit = codes.select(Axis(0), &splits.train);
-    let clustering = AuxClustering { n_init: cfg.n_init, ..AuxClustering::new(cfg.clustering.clone()) };
-    let aux_labels = cluster_codes(fit.view(), codes.view(), &clustering, &seeds.child("cluster"))?.labels;
+    let clustered = cluster_codes(fit.view(), codes.view(), &cfg.clustering, &seeds.child("cluster"))?;
+    let aux_sizes = clustered.sizes();
+    let aux_labels = clustered.labels;
     let aux = labels_task("aux", labels_from_i64(&aux_labels)?)?;
     if aux.classes < 2 {
         return Err(Error::InvalidData(format!(
@@ -156,14 +155,12 @@ pub fn run_seed(data: &Dataset, cfg: &PipelineConfig, seed: u64, hooks: &mut Hoo
             aux.classes, choice.chosen
         )));
     }
-    let mut aux_sizes = vec![0usize; aux.classes];
-    aux_labels.iter().for_each(|&l| aux_sizes[l as usize] += 1);
     let mut aux_nmi = Vec::new();
     for (j, spec) in data.factor_specs().iter().enumerate() {
         let truth: Vec<i64> = data.labels(j).iter().map(|&v| v as i64).collect();
         aux_nmi.push((spec.name.clone(), normalized_mutual_info(&truth, &aux_labels)?));
     }
-    let pixel_kmeans = KMeans::new(aux.classes).n_init(cfg.n_init).seed(seeds.child("controls").seed_u64());
+    let pixel_kmeans = KMeans::new(aux.classes).n_init(cfg.clustering.n_init).seed(seeds.child("controls").seed_u64());
     let pixel = pixel_kmeans_control(data, &splits.train, cfg.pixel_kmeans_max_fit, &pixel_kmeans, &seeds)?;
     stage_seconds.push(("cluster".to_string(), t.elapsed().as_secs_f64()));
 

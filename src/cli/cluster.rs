@@ -353,10 +353,8 @@ pub fn run(args: &ClusterArgs) -> Result<()> {
         }
     }
     let noise_shift = aux.noise_label.is_some();
+    let (n_labels, sizes) = (aux.classes(), aux.sizes());
     let labels = aux.labels;
-    let n_labels = labels.iter().copied().max().map_or(0, |m| m + 1) as usize;
-    let mut sizes = vec![0usize; n_labels];
-    labels.iter().for_each(|&l| sizes[l as usize] += 1);
     let silhouette = pool.install(|| silhouette_sampled(x.view(), &labels, args.silhouette_sample, &seeds))?;
     let mut metrics = Vec::new();
     if let Some(f) = &factors {

@@ -30,7 +30,7 @@ use crate::mtl::report::Report;
 use crate::mtl::weighting::WeightingSpec;
 use crate::mtl::TrainConfig;
 use crate::par::ThreadPool;
-use crate::pipeline::{run_seed, Clustering, Hooks, PipelineConfig, SeedOutcome};
+use crate::pipeline::{run_seed, AuxClustering, Clustering, Hooks, PipelineConfig, SeedOutcome};
 use crate::rng::SeedTree;
 use crate::stage1::{Control, EpochRecord, Observer, Stage1Config, StepRecord, Trainer};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -281,9 +281,8 @@ pub fn run(args: &RunArgs) -> Result<()> {
     };
     let cfg = PipelineConfig {
         stage1,
-        clustering: clustering.clone(),
+        clustering: AuxClustering::new(clustering.clone()),
         subspace: args.subspace,
-        n_init: 10,
         split,
         stage3,
         weighting: weighting.clone(),
@@ -365,7 +364,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
                    "batch_size": cfg.stage1.batch_size, "subspaces": cfg.stage1.n_subspaces,
                    "latent_dim": cfg.stage1.latent_dim, "trained_on": "training split"},
         "stage2": {"clustering": args.clustering.as_deref().unwrap_or(preset.clustering),
-                   "subspace_override": args.subspace, "n_init": cfg.n_init},
+                   "subspace_override": args.subspace, "n_init": cfg.clustering.n_init},
         "stage3": {"epochs": cfg.stage3.epochs, "batch_size": cfg.stage3.batch_size, "lr": cfg.stage3.lr,
                    "weight_decay": cfg.stage3.weight_decay, "optimizer": "AdamW", "weighting": weighting.to_string(),
                    "train_fraction": cfg.split.train_fraction, "test_fraction": cfg.split.test_fraction},
