@@ -58,7 +58,7 @@ impl DemoConfig {
     /// # Errors
     /// [`Error::InvalidParam`] naming the field.
     pub fn validate(&self) -> Result<()> {
-        if self.size < 4 || self.size % 2 != 0 {
+        if self.size < 4 || !self.size.is_multiple_of(2) {
             return Err(Error::param("size", format!("must be even and >= 4, got {}", self.size)));
         }
         for (name, v) in

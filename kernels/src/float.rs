@@ -7,7 +7,7 @@ use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssi
 /// A real floating-point element type: implemented for `f32` and `f64` only.
 ///
 /// The math methods mirror the inherent `f32`/`f64` methods; [`Float::gemm_raw`] dispatches to the
-/// matching `matrixmultiply` routine (`sgemm` or `dgemm`).
+/// matching routine ([`crate::sgemm::sgemm`] or `matrixmultiply::dgemm`).
 pub trait Float:
     Copy
     + Send
@@ -176,5 +176,5 @@ macro_rules! impl_float {
     };
 }
 
-impl_float!(f32, "f32", matrixmultiply::sgemm);
+impl_float!(f32, "f32", crate::sgemm::sgemm);
 impl_float!(f64, "f64", matrixmultiply::dgemm);

@@ -2,14 +2,15 @@
 //!
 //! The hot loops of detaux, written on plain slices with explicit shapes and strides. Nothing
 //! here knows about tensors, tapes or gradients: the `detaux` crate builds those on top.
-//! This is the only crate of the workspace allowed `unsafe` (for the `matrixmultiply` calls);
+//! This is the only crate of the workspace allowed `unsafe` (SIMD intrinsics, the gemm calls);
 //! every `unsafe` block carries a `// SAFETY:` comment.
 //!
 //! ## Modules
 //! - [`float`]: the [`Float`] element trait (implemented for `f32` and `f64`).
 //! - [`par`]: the [`Par`] parallelism argument taken by every kernel.
-//! - [`gemm`]: `C ← α·A·B + β·C` over strided slices, via `matrixmultiply`, split over rows
-//!   (or, for few-row products, columns) of C.
+//! - [`gemm`]: `C ← α·A·B + β·C` over strided slices, split over rows (or, for few-row
+//!   products, columns) of C; `f32` runs on [`sgemm`] (our AVX-512 kernel where the CPU has
+//!   it, else `matrixmultiply`), `f64` on `matrixmultiply`.
 //! - [`conv`]: 2-D convolution and transposed convolution, forward and both backward passes
 //!   (im2col/col2im + gemm; pixel-major im2col for the weight gradient; the shifted-phase
 //!   lowering of [`conv::shifted`] for wide maps), with direct-loop oracles (also of
@@ -24,8 +25,8 @@
 //! Every kernel gives bitwise-identical results for any [`Par`] value and any rayon pool size:
 //! work is split over *outputs* only (rows of C, images of a batch, fixed blocks of a
 //! reduction), each output is computed by one sequential loop, and partial results are combined
-//! in a fixed order. Results may differ between machines when `matrixmultiply` picks a different
-//! SIMD kernel (e.g. FMA vs. no FMA); they never differ between thread counts.
+//! in a fixed order. Results may differ between machines when a different SIMD kernel runs
+//! (AVX-512 or not, FMA or not); they never differ between thread counts.
 
 pub mod adam;
 pub mod alloc;
@@ -35,6 +36,7 @@ pub mod float;
 pub mod gemm;
 pub mod par;
 pub mod reduce;
+pub mod sgemm;
 
 pub use float::Float;
 pub use par::Par;

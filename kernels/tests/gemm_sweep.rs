@@ -1,6 +1,7 @@
 //! Sweep of `gemm` against `gemm_reference` (triple loop, f64 accumulation): odd shapes and
 //! sizes 0 and 1, `k` beyond `matrixmultiply`'s `kc` = 256, row-major / transposed /
-//! padded-stride / column-major views of A, B and C, α ∈ {1, 0.5, −2}, β ∈ {0, 1, 0.3}, f32 and
+//! padded-stride / wide-stride / column-major views of A, B and C, the block edges of the
+//! AVX-512 `sgemm` (`MR`, `NR`, `KC`, `MC`, `NC`), α ∈ {1, 0.5, −2}, β ∈ {0, 1, 0.3}, f32 and
 //! f64, sequential and row-split.
 
 use detaux_kernels::gemm::{gemm, gemm_reference, rows_per_block, MatMut, MatRef, ROW_BLOCK};
@@ -15,6 +16,9 @@ enum Layout {
     ColMajor,
     /// Row-major with 3 spare elements per row.
     Padded,
+    /// Row-major with the row stride rounded up to a multiple of 1024 elements (the AVX-512
+    /// `sgemm` packs such a `B` instead of reading it in place).
+    Wide,
 }
 
 fn strides(l: Layout, rows: usize, cols: usize) -> (usize, usize, usize) {
@@ -23,6 +27,10 @@ fn strides(l: Layout, rows: usize, cols: usize) -> (usize, usize, usize) {
         Layout::RowMajor => (cols, 1, rows * cols),
         Layout::ColMajor => (1, rows.max(1), rows.max(1) * cols),
         Layout::Padded => (cols + 3, 1, rows * (cols + 3)),
+        Layout::Wide => {
+            let rs = cols.max(1).next_multiple_of(1024);
+            (rs, 1, rows * rs)
+        }
     }
 }
 
@@ -68,9 +76,9 @@ fn check<T: Float>(
             }
         }
         // Padding elements of C are never written.
-        if matches!(lc, Layout::Padded) {
+        if matches!(lc, Layout::Padded | Layout::Wide) {
             for i in 0..m {
-                for j in n..n + 3 {
+                for j in n..n + (crs - n).min(3) {
                     let idx = i * crs + j;
                     assert!(c[idx].to_f64().is_nan() || c[idx] == c0[idx], "gemm wrote C padding at ({i},{j})");
                 }
@@ -81,7 +89,7 @@ fn check<T: Float>(
 
 fn sweep<T: Float>(seed: u64) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let layouts = [Layout::RowMajor, Layout::ColMajor, Layout::Padded];
+    let layouts = [Layout::RowMajor, Layout::ColMajor, Layout::Padded, Layout::Wide];
     let scalars = [(1.0, 0.0), (0.5, 1.0), (-2.0, 0.3)];
     for &(m, k, n) in &[
         (0, 3, 2),
@@ -110,6 +118,15 @@ fn sweep<T: Float>(seed: u64) {
         for &(alpha, beta) in &scalars {
             check::<T>(&mut rng, m, k, n, Layout::RowMajor, Layout::ColMajor, Layout::RowMajor, alpha, beta);
             check::<T>(&mut rng, m, k, n, Layout::ColMajor, Layout::RowMajor, Layout::Padded, alpha, beta);
+        }
+    }
+    // The AVX-512 sgemm's blocks: n beyond NC = 1024 (B read in place and packed), m beyond
+    // MC = 128 with a partial last MR = 8 row panel, k beyond KC = 256 with a partial block.
+    for &(m, k, n) in &[(9, 300, 1100), (131, 257, 70), (3, 513, 1057)] {
+        for &(alpha, beta) in &scalars {
+            check::<T>(&mut rng, m, k, n, Layout::RowMajor, Layout::RowMajor, Layout::RowMajor, alpha, beta);
+            check::<T>(&mut rng, m, k, n, Layout::Padded, Layout::Wide, Layout::ColMajor, alpha, beta);
+            check::<T>(&mut rng, m, k, n, Layout::ColMajor, Layout::ColMajor, Layout::Wide, alpha, beta);
         }
     }
 }
@@ -152,4 +169,33 @@ fn gemm_reference_matches_hand_computed_product() {
         Par::Seq,
     );
     assert_eq!(c2, c);
+}
+
+/// Every element of C gets the same bits whichever sub-matrix a call covers (tile position,
+/// edge tiles, in-place or packed `B`): the property the row/column thread split relies on.
+#[test]
+fn sgemm_sub_blocks_give_identical_bits() {
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    for &(m, k, n, lb) in
+        &[(37, 300, 75, Layout::RowMajor), (21, 70, 1100, Layout::Wide), (64, 48, 96, Layout::ColMajor)]
+    {
+        let (brs, bcs, blen) = strides(lb, k, n);
+        let a: Vec<f32> = rand_vec(&mut rng, m * k);
+        let b: Vec<f32> = rand_vec(&mut rng, blen);
+        let c0: Vec<f32> = rand_vec(&mut rng, m * n);
+        let am = MatRef::row_major(&a, m, k);
+        let bm = MatRef::strided(&b, k, n, brs, bcs);
+        let mut full = c0.clone();
+        gemm(0.7, am, bm, 0.3, MatMut::row_major(&mut full, m, n), Par::Seq);
+        let (r0, c0s) = (5usize, 11usize);
+        let mut part = c0.clone();
+        let a_sub = MatRef::strided(&a[r0 * k..], m - r0, k, k, 1);
+        let b_sub = MatRef::strided(&b[c0s * bcs..], k, n - c0s, brs, bcs);
+        gemm(0.7, a_sub, b_sub, 0.3, MatMut::strided(&mut part[r0 * n + c0s..], m - r0, n - c0s, n, 1), Par::Seq);
+        for i in r0..m {
+            for j in c0s..n {
+                assert_eq!(full[i * n + j].to_bits(), part[i * n + j].to_bits(), "[{m}x{k}x{n}] ({i},{j})");
+            }
+        }
+    }
 }

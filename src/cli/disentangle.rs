@@ -352,7 +352,7 @@ impl Observer for Cli<'_> {
         let stop = self.stop_after.is_some_and(|n| r.global_step >= n);
         let epoch_end = r.batch + 1 == r.batches_per_epoch;
         // Epoch ends are checkpointed after validation (in on_epoch).
-        if !epoch_end && (stop || r.global_step % self.checkpoint_every == 0) {
+        if !epoch_end && (stop || r.global_step.is_multiple_of(self.checkpoint_every)) {
             self.checkpoint(t)?;
         }
         Ok(if stop { Control::Stop } else { Control::Continue })

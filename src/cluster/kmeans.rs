@@ -187,7 +187,7 @@ impl KMeans {
             };
             let mut model = lloyd(&data, d, k, init, self.max_iter, tol_abs);
             model.best_run = run;
-            if best.as_ref().map_or(true, |b| model.inertia < b.inertia) {
+            if best.as_ref().is_none_or(|b| model.inertia < b.inertia) {
                 best = Some(model);
             }
         }

@@ -33,7 +33,7 @@ pub fn parse_batch(bytes: &[u8], path: &Path, images: &mut Vec<u8>, labels: &mut
     if bytes.is_empty() {
         return Err(Error::format(path, "empty file: zero images"));
     }
-    if bytes.len() % RECORD != 0 {
+    if !bytes.len().is_multiple_of(RECORD) {
         return Err(Error::format(
             path,
             format!(

@@ -39,7 +39,7 @@ pub fn consistency_loss<'t, T: Element>(
     mixes: &[(usize, usize)],
 ) -> Result<Var<'t, T>> {
     let s = codes.shape();
-    if s.len() != 3 || s[1] % 2 != 0 {
+    if s.len() != 3 || !s[1].is_multiple_of(2) {
         return Err(Error::shape("consistency_loss", format!("codes {s:?} must be [K, 2B, d]")));
     }
     let (k, b) = (s[0], s[1] / 2);

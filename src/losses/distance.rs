@@ -39,7 +39,7 @@ pub enum Oracle {
 /// [`Error::Shape`] if `S` is not `[K, 2B, d]` with an even middle axis.
 pub fn pair_distances<'t, T: Element>(codes: Var<'t, T>) -> Result<Var<'t, T>> {
     let s = codes.shape();
-    if s.len() != 3 || s[1] % 2 != 0 || s[1] == 0 {
+    if s.len() != 3 || !s[1].is_multiple_of(2) || s[1] == 0 {
         return Err(Error::shape("pair_distances", format!("codes {s:?} must be [K, 2B, d] with B >= 1")));
     }
     let b = s[1] / 2;

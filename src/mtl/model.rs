@@ -71,7 +71,7 @@ impl MtlModelConfig {
             return Err(Error::param("widths", format!("need at least one conv of width >= 1, got {:?}", self.widths)));
         }
         let l = self.widths.len() as u32;
-        if self.input_size == 0 || self.widths.len() >= 32 || self.input_size % (1usize << l) != 0 {
+        if self.input_size == 0 || self.widths.len() >= 32 || !self.input_size.is_multiple_of(1usize << l) {
             return Err(Error::param(
                 "input_size",
                 format!("{} must be a positive multiple of 2^{l} for {l} stride-2 convolutions", self.input_size),

@@ -339,7 +339,7 @@ impl Trainer {
             for (name, shape) in self.shared_names.iter().zip(&self.shared_shapes) {
                 match grads.param(name) {
                     Some(pg) => g.extend(pg.iter().copied()),
-                    None => g.extend(std::iter::repeat(0.0).take(shape.iter().product())),
+                    None => g.extend(std::iter::repeat_n(0.0, shape.iter().product())),
                 }
             }
             flat.push(g);

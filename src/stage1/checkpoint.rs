@@ -112,7 +112,7 @@ pub fn checkpoint_bytes(state: &TrainState, config: &Stage1Config, dataset: &str
     });
     header.insert("__metadata__".into(), meta);
     let mut head = Value::Object(header).to_string().into_bytes();
-    while head.len() % 8 != 0 {
+    while !head.len().is_multiple_of(8) {
         head.push(b' ');
     }
     let mut out = Vec::with_capacity(8 + head.len() + data.len());

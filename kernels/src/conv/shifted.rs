@@ -62,7 +62,7 @@ pub const MIN_OUT: usize = 16;
 /// Whether the shifted lowering can run `g`: the kernel is a multiple of the stride on both
 /// axes (and `g.check()` passes).
 pub fn supports(g: &Conv2dGeom) -> bool {
-    g.check().is_ok() && g.k_h % g.stride_h == 0 && g.k_w % g.stride_w == 0
+    g.check().is_ok() && g.k_h.is_multiple_of(g.stride_h) && g.k_w.is_multiple_of(g.stride_w)
 }
 
 /// Whether [`super::conv2d_forward`] and the backward passes use the shifted lowering for `g`:
