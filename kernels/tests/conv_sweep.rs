@@ -63,13 +63,19 @@ fn check_conv<T: Float>(g: &Conv2dGeom, rng: &mut ChaCha8Rng) {
     }
     assert!(col2im_bits.windows(2).all(|w| w[0] == w[1]), "col2im strategies differ in bits: {name}");
     // The pixel-major lowering is the transpose of the column matrix (scratch reused twice).
-    let mut col_t = vec![T::from_f64(7.0); hw * kk];
-    let mut x_pad = Vec::new();
-    for _ in 0..2 {
-        conv::im2col_pixel_major(g, &x[..xs], &mut col_t, &mut x_pad);
-        for r in 0..kk {
+    // Dense rows and rows with 5 spare columns (never written).
+    for ld_t in [kk, kk + 5] {
+        let mut col_t = vec![T::from_f64(7.0); hw * ld_t];
+        let mut x_pad = Vec::new();
+        for _ in 0..2 {
+            conv::im2col_pixel_major(g, &x[..xs], &mut col_t, ld_t, &mut x_pad);
             for n in 0..hw {
-                assert_eq!(col_t[n * kk + r], col_ref[r * ld + n], "im2col_pixel_major row {r} pixel {n} {name}");
+                for r in 0..kk {
+                    assert_eq!(col_t[n * ld_t + r], col_ref[r * ld + n], "im2col_pixel_major row {r} pixel {n} {name}");
+                }
+                for r in kk..ld_t {
+                    assert_eq!(col_t[n * ld_t + r], T::from_f64(7.0), "im2col_pixel_major wrote spare column {r}");
+                }
             }
         }
     }

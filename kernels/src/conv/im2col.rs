@@ -476,19 +476,21 @@ fn add_strided<T: Float>(dst: &mut [T], src: &[T], s: usize) {
     }
 }
 
-/// The transposed column matrix of one image, pixel-major: `col_t[(i·w_out + j)·K + r] =
-/// col[r, i·w_out + j]` with `K = c_in·k_h·k_w` and `r = (c·k_h + p)·k_w + q` (the layout in
-/// which `matrixmultiply` packs a gemm operand whose reduction runs over pixels without strided
-/// reads). `x_pad` is scratch for the zero-padded image (grown as needed). Each row is built
-/// from `c_in·k_h` contiguous runs of `k_w` padded-input pixels.
+/// The transposed column matrix of one image, pixel-major: `col_t[(i·w_out + j)·ld + r] =
+/// col[r, i·w_out + j]` with `K = c_in·k_h·k_w`, `r = (c·k_h + p)·k_w + q` and row stride
+/// `ld ≥ K` (the layout in which a gemm whose reduction runs over pixels reads this operand
+/// without strided gathers; the `ld − K` spare columns of each row are not written). `x_pad`
+/// is scratch for the zero-padded image (grown as needed). Each row is built from `c_in·k_h`
+/// contiguous runs of `k_w` padded-input pixels.
 ///
 /// # Panics
-/// If `x_img.len() != c_in·h_in·w_in` or `col_t.len() != h_out·w_out·K`.
-pub fn im2col_pixel_major<T: Float>(g: &Conv2dGeom, x_img: &[T], col_t: &mut [T], x_pad: &mut Vec<T>) {
+/// If `x_img.len() != c_in·h_in·w_in`, `ld < K` or `col_t.len() != (h_out·w_out − 1)·ld + K`
+/// (at least; any longer slice is fine).
+pub fn im2col_pixel_major<T: Float>(g: &Conv2dGeom, x_img: &[T], col_t: &mut [T], ld: usize, x_pad: &mut Vec<T>) {
     let (ho, wo) = (g.h_out(), g.w_out());
     let kk = g.c_in * g.k_h * g.k_w;
     assert!(
-        x_img.len() == g.c_in * g.h_in * g.w_in && col_t.len() == ho * wo * kk,
+        x_img.len() == g.c_in * g.h_in * g.w_in && ld >= kk && col_t.len() >= (ho * wo).saturating_sub(1) * ld + kk,
         "im2col_pixel_major: image of {} / buffer of {} elements do not fit {g:?}",
         x_img.len(),
         col_t.len()
@@ -508,25 +510,29 @@ pub fn im2col_pixel_major<T: Float>(g: &Conv2dGeom, x_img: &[T], col_t: &mut [T]
     }
     let (kh, kw) = (g.k_h, g.k_w);
     for i in 0..ho {
-        let block = &mut col_t[i * wo * kk..(i + 1) * wo * kk];
+        let block_len = (wo - 1) * ld + kk;
+        let block = &mut col_t[i * wo * ld..i * wo * ld + block_len];
         for c in 0..g.c_in {
             for p in 0..kh {
                 let src_row = &x_pad[c * plane + (i * g.stride_h + p) * wpad..][..wpad];
                 let r0 = (c * kh + p) * kw;
                 if kw == 4 {
                     let s = g.stride_w;
-                    assert!((wo - 1) * s + 4 <= src_row.len() && r0 + 4 <= kk && block.len() == wo * kk);
+                    assert!((wo - 1) * s + 4 <= src_row.len() && r0 + 4 <= kk && block.len() == block_len);
                     let (sp, dp) = (src_row.as_ptr(), block.as_mut_ptr());
                     for j in 0..wo {
                         // SAFETY: the assert above bounds every read (`j·s + 4 <= src_row.len()`
-                        // for `j < wo`) and write (`j·kk + r0 + 4 <= block.len()`); `x_pad` and
+                        // for `j < wo`) and write (`j·ld + r0 + 4 <= block.len()`); `x_pad` and
                         // `col_t` are distinct borrows, so the ranges do not overlap. A
                         // fixed-size 4-element copy compiles to one vector move.
-                        unsafe { std::ptr::copy_nonoverlapping(sp.add(j * s), dp.add(j * kk + r0), 4) };
+                        unsafe { std::ptr::copy_nonoverlapping(sp.add(j * s), dp.add(j * ld + r0), 4) };
                     }
                 } else {
-                    for (j, dst_px) in block.chunks_exact_mut(kk).enumerate() {
-                        copy_row(&mut dst_px[r0..r0 + kw], &src_row[j * g.stride_w..j * g.stride_w + kw]);
+                    for j in 0..wo {
+                        copy_row(
+                            &mut block[j * ld + r0..j * ld + r0 + kw],
+                            &src_row[j * g.stride_w..j * g.stride_w + kw],
+                        );
                     }
                 }
             }

@@ -276,6 +276,18 @@ pub const WEIGHT_CHUNK_ELEMS: usize = 1 << 17;
 pub fn weight_chunk_cols(kk: usize) -> usize {
     (WEIGHT_CHUNK_ELEMS / kk.max(1)).max(TARGET_COLS_WEIGHT)
 }
+/// Row stride of the pixel-major column matrix for `kk` columns: `kk`, plus 16 spare columns
+/// when `kk` is a multiple of 256. A row stride of a large power-of-two number of floats puts
+/// the rows the gemm reads together in the same few L1 sets (the AVX-512 `sgemm` then packs
+/// the operand instead of reading it in place); 16 more floats (one cache line) spread them.
+/// Layout only: results do not depend on it.
+pub fn pixel_major_ld(kk: usize) -> usize {
+    if kk.is_multiple_of(256) {
+        kk + 16
+    } else {
+        kk
+    }
+}
 /// Multiply-adds below which a convolution runs on the calling thread.
 pub const MIN_PAR_MACS: usize = 1 << 18;
 
@@ -523,13 +535,14 @@ pub fn conv2d_backward_weight<T: Float>(g: &Conv2dGeom, x: &[T], dy: &[T], dw: &
     // `dy` is read transposed (pixel-major, packed without strided reads) when it is about as
     // large as the column matrix (few input channels); otherwise row-major.
     let dy_pixel_major = kk <= 2 * g.c_out;
-    // Scratch: the chunk's pixel-major column matrix `[imgs·hw, kk]`; its `dy`, transposed to
+    // Scratch: the chunk's pixel-major column matrix `[imgs·hw, kk]` (row stride `ld_t`); its `dy`, transposed to
     // `[imgs·hw, c_out]` or gathered to `[c_out, imgs·hw]` (row stride `ld`, also for one
     // image: the padded stride keeps the strided packing reads out of each other's L1 sets);
     // and the padded image of `im2col_pixel_major`.
     let ld = nb * hw + LD_PAD;
+    let ld_t = pixel_major_ld(kk);
     let tmp_len = if dy_pixel_major { nb * hw * g.c_out } else { g.c_out * ld };
-    let init = || (vec![T::ZERO; nb * hw * kk], vec![T::ZERO; tmp_len], Vec::new());
+    let init = || (vec![T::ZERO; nb * hw * ld_t], vec![T::ZERO; tmp_len], Vec::new());
     let partial = |ci: usize, out: &mut [T], (col_t, tmp, x_pad): &mut (Vec<T>, Vec<T>, Vec<T>), gemm_par: Par| {
         let b0 = ci * nb;
         let imgs = nb.min(g.batch - b0);
@@ -538,7 +551,8 @@ pub fn conv2d_backward_weight<T: Float>(g: &Conv2dGeom, x: &[T], dy: &[T], dw: &
             im2col_pixel_major(
                 g,
                 &x[(b0 + t) * xs..(b0 + t + 1) * xs],
-                &mut col_t[t * hw * kk..(t + 1) * hw * kk],
+                &mut col_t[t * hw * ld_t..(t + 1) * hw * ld_t],
+                ld_t,
                 x_pad,
             );
         }
@@ -556,7 +570,7 @@ pub fn conv2d_backward_weight<T: Float>(g: &Conv2dGeom, x: &[T], dy: &[T], dw: &
             gather_channels(dy_chunk, imgs, g.c_out, hw, tmp, ld);
             MatRef::strided(&tmp[..g.c_out * ld], g.c_out, cols, ld, 1)
         };
-        let colt = MatRef::row_major(&col_t[..cols * kk], cols, kk);
+        let colt = MatRef::strided(&col_t[..cols * ld_t], cols, kk, ld_t, 1);
         gemm(T::ONE, dym, colt, T::ZERO, MatMut::row_major(out, g.c_out, kk), gemm_par);
     };
     if n_chunks == 1 {
