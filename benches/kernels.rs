@@ -135,7 +135,7 @@ fn conv_work(g: Conv2dGeom, pass: &'static str) -> Work {
             if pass != "fwd" {
                 conv::conv2d_backward_input(&g, &dy, &w, &mut dx, Par::Rayon);
                 conv::conv2d_backward_weight(&g, &x, &dy, &mut dw, Par::Rayon);
-                conv::bias_backward(g.batch, g.c_out, hw, &dy, &mut db);
+                conv::bias_backward(g.batch, g.c_out, hw, &dy, &mut db, Par::Rayon);
             }
         }),
     }
@@ -165,7 +165,7 @@ fn conv_t_work(g: ConvTranspose2dGeom, pass: &'static str) -> Work {
             if pass != "fwd" {
                 conv::conv_transpose2d_backward_input(&g, &dy, &w, &mut dx, Par::Rayon);
                 conv::conv_transpose2d_backward_weight(&g, &x, &dy, &mut dw, Par::Rayon);
-                conv::bias_backward(g.batch, g.c_out, hw, &dy, &mut db);
+                conv::bias_backward(g.batch, g.c_out, hw, &dy, &mut db, Par::Rayon);
             }
         }),
     }

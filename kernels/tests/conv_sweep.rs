@@ -123,9 +123,12 @@ fn check_conv<T: Float>(g: &Conv2dGeom, rng: &mut ChaCha8Rng) {
 
     let mut db = vec![T::from_f64(3.0); g.c_out];
     let mut db_ref = vec![T::ZERO; g.c_out];
-    conv::bias_backward(g.batch, g.c_out, hw, &dy, &mut db);
+    conv::bias_backward(g.batch, g.c_out, hw, &dy, &mut db, Par::Seq);
     reference::bias_backward(g.batch, g.c_out, hw, &dy, &mut db_ref);
     assert_close(&format!("bias_backward {name}"), &db, &db_ref, t);
+    let mut db_par = vec![T::ZERO; g.c_out];
+    conv::bias_backward(g.batch, g.c_out, hw, &dy, &mut db_par, Par::Rayon);
+    assert_eq!(db, db_par, "bias_backward Seq vs Rayon bits {name}");
 }
 
 fn check_conv_transpose<T: Float>(g: &ConvTranspose2dGeom, rng: &mut ChaCha8Rng) {

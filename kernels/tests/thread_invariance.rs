@@ -171,6 +171,13 @@ fn reductions_and_adam_are_thread_invariant() {
     assert_invariant("dot_par f32", |par| dot_par(&a, &b, par).to_bits());
     let a64: Vec<f64> = rand_vec(&mut rng, n);
     assert_invariant("sum_par f64", |par| sum_par(&a64, par).to_bits());
+    // Bias gradient of a [5, 24, 40, 40] dy (192 000 elements: above the parallel threshold).
+    let dy: Vec<f32> = rand_vec(&mut rng, 5 * 24 * 1600);
+    assert_invariant("conv::bias_backward f32", |par| {
+        let mut db = vec![0.0f32; 24];
+        detaux_kernels::conv::bias_backward(5, 24, 1600, &dy, &mut db, par);
+        bits(&db)
+    });
     for mode in [WeightDecayMode::L2, WeightDecayMode::Decoupled] {
         let s = AdamStep { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.01, mode, step: 3 };
         let m0: Vec<f32> = rand_vec(&mut rng, n);

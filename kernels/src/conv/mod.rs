@@ -615,20 +615,31 @@ pub fn conv2d_backward_weight<T: Float>(g: &Conv2dGeom, x: &[T], dy: &[T], dw: &
 /// `db[o] = Σ_{n,i,j} dy[n, o, i, j]`. `dy: [n, c, h, w]`, `db: [c]` (overwritten).
 ///
 /// Each plane `dy[n, o]` is summed with [`crate::reduce::sum`], and the planes of one channel
-/// are added in image order.
+/// are added in image order. With `par` allowing it, channels run in parallel (each `db[o]` is
+/// still one task's fixed sequence of additions, so the bits do not change).
 ///
 /// # Panics
 /// If `dy.len() != n·c·hw` or `db.len() != c`.
-pub fn bias_backward<T: Float>(n: usize, c: usize, hw: usize, dy: &[T], db: &mut [T]) {
+pub fn bias_backward<T: Float>(n: usize, c: usize, hw: usize, dy: &[T], db: &mut [T], par: Par) {
     assert!(dy.len() == n * c * hw && db.len() == c, "bias_backward: lengths do not match [{n}, {c}, {hw}]");
-    for (o, d) in db.iter_mut().enumerate() {
+    let channel_sum = |o: usize| {
         let mut acc = T::ZERO;
         for b in 0..n {
             acc += crate::reduce::sum(&dy[(b * c + o) * hw..(b * c + o + 1) * hw]);
         }
-        *d = acc;
+        acc
+    };
+    if par.for_work(dy.len(), MIN_PAR_BIAS_ELEMS) == Par::Rayon {
+        db.par_iter_mut().enumerate().for_each(|(o, d)| *d = channel_sum(o));
+    } else {
+        for (o, d) in db.iter_mut().enumerate() {
+            *d = channel_sum(o);
+        }
     }
 }
+
+/// Elements of `dy` below which [`bias_backward`] runs on the calling thread.
+pub const MIN_PAR_BIAS_ELEMS: usize = 1 << 16;
 
 /// Transposed convolution `y = conv_transpose2d(x, w) + b`. `x: [n, c_in, h_in, w_in]`,
 /// `w: [c_in, c_out, k_h, k_w]`, `bias: [c_out]`, `y: [n, c_out, h_out, w_out]` (overwritten).

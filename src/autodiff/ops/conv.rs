@@ -14,6 +14,7 @@
 use super::{fmt_shape, slice_of};
 use crate::autodiff::{Element, Var};
 use crate::error::{Error, Result};
+use crate::par::Par;
 use detaux_kernels::conv::{self as kc, Conv2dGeom, ConvTranspose2dGeom};
 use ndarray::{ArrayD, IxDyn};
 
@@ -83,22 +84,29 @@ impl<'t, T: Element> Var<'t, T> {
         let mut parents = vec![self, w];
         parents.extend(bias);
         Ok(self.tape.push_op(out, &parents, move |gy, needs| {
-            let gs = slice_of(gy);
-            let dx = needs[0].then(|| {
-                let mut dx = vec![T::ZERO; g.x_len()];
-                kc::conv2d_backward_input(&g, gs, slice_of(&wv), &mut dx, par);
-                ArrayD::from_shape_vec(IxDyn(&sx), dx).expect("sized")
-            });
-            let dw = needs[1].then(|| {
-                let mut dw = vec![T::ZERO; g.w_len()];
-                kc::conv2d_backward_weight(&g, slice_of(&xv), gs, &mut dw, par);
-                ArrayD::from_shape_vec(IxDyn(&sw), dw).expect("sized")
-            });
+            let (gs, xs, ws) = (slice_of(gy), slice_of(&xv), slice_of(&wv));
+            let (dx, dw) = join(
+                par,
+                || {
+                    needs[0].then(|| {
+                        let mut dx = vec![T::ZERO; g.x_len()];
+                        kc::conv2d_backward_input(&g, gs, ws, &mut dx, par);
+                        ArrayD::from_shape_vec(IxDyn(&sx), dx).expect("sized")
+                    })
+                },
+                || {
+                    needs[1].then(|| {
+                        let mut dw = vec![T::ZERO; g.w_len()];
+                        kc::conv2d_backward_weight(&g, xs, gs, &mut dw, par);
+                        ArrayD::from_shape_vec(IxDyn(&sw), dw).expect("sized")
+                    })
+                },
+            );
             let mut grads = vec![dx, dw];
             if needs.len() == 3 {
                 grads.push(needs[2].then(|| {
                     let mut db = vec![T::ZERO; g.c_out];
-                    kc::bias_backward(g.batch, g.c_out, g.h_out() * g.w_out(), gs, &mut db);
+                    kc::bias_backward(g.batch, g.c_out, g.h_out() * g.w_out(), gs, &mut db, par);
                     ArrayD::from_shape_vec(IxDyn(&[g.c_out]), db).expect("sized")
                 }));
             }
@@ -159,26 +167,45 @@ impl<'t, T: Element> Var<'t, T> {
         let mut parents = vec![self, w];
         parents.extend(bias);
         Ok(self.tape.push_op(out, &parents, move |gy, needs| {
-            let gs = slice_of(gy);
-            let dx = needs[0].then(|| {
-                let mut dx = vec![T::ZERO; g.x_len()];
-                kc::conv_transpose2d_backward_input(&g, gs, slice_of(&wv), &mut dx, par);
-                ArrayD::from_shape_vec(IxDyn(&sx), dx).expect("sized")
-            });
-            let dw = needs[1].then(|| {
-                let mut dw = vec![T::ZERO; g.w_len()];
-                kc::conv_transpose2d_backward_weight(&g, slice_of(&xv), gs, &mut dw, par);
-                ArrayD::from_shape_vec(IxDyn(&sw), dw).expect("sized")
-            });
+            let (gs, xs, ws) = (slice_of(gy), slice_of(&xv), slice_of(&wv));
+            let (dx, dw) = join(
+                par,
+                || {
+                    needs[0].then(|| {
+                        let mut dx = vec![T::ZERO; g.x_len()];
+                        kc::conv_transpose2d_backward_input(&g, gs, ws, &mut dx, par);
+                        ArrayD::from_shape_vec(IxDyn(&sx), dx).expect("sized")
+                    })
+                },
+                || {
+                    needs[1].then(|| {
+                        let mut dw = vec![T::ZERO; g.w_len()];
+                        kc::conv_transpose2d_backward_weight(&g, xs, gs, &mut dw, par);
+                        ArrayD::from_shape_vec(IxDyn(&sw), dw).expect("sized")
+                    })
+                },
+            );
             let mut grads = vec![dx, dw];
             if needs.len() == 3 {
                 grads.push(needs[2].then(|| {
                     let mut db = vec![T::ZERO; g.c_out];
-                    kc::bias_backward(g.batch, g.c_out, g.h_out() * g.w_out(), gs, &mut db);
+                    kc::bias_backward(g.batch, g.c_out, g.h_out() * g.w_out(), gs, &mut db, par);
                     ArrayD::from_shape_vec(IxDyn(&[g.c_out]), db).expect("sized")
                 }));
             }
             grads
         }))
+    }
+}
+
+/// `(a(), b())`: concurrently on the current rayon pool when `par` is `Rayon` (the input and
+/// weight gradients are independent, so the pool's threads can fill each other's idle tails),
+/// one after the other otherwise. Either way each result is computed by the same code, so the
+/// bits do not depend on the choice.
+fn join<A: Send, B: Send>(par: Par, a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
+    if par == Par::Rayon && rayon::current_num_threads() > 1 {
+        rayon::join(a, b)
+    } else {
+        (a(), b())
     }
 }
