@@ -94,6 +94,8 @@ pub mod avx512 {
     /// Columns of `B` packed at a time (`KC·NC` floats = 1 MiB). A multiple of `NR`.
     pub const NC: usize = NR * (1024 / NR);
     const ALIGN: usize = 16; // floats: 64 bytes
+    /// Rows of the `B` panel prefetched ahead of the one being multiplied.
+    const PREFETCH: isize = 16;
 
     /// `true` if the CPU supports AVX-512F (detected once).
     pub fn available() -> bool {
@@ -317,6 +319,11 @@ pub mod avx512 {
         for p in 0..kc as isize {
             // SAFETY: p < kc; masked-off lanes are not read; rows are valid rows of A.
             unsafe {
+                // Rows PREFETCH ahead of the B panel (read in place: the first row panel of
+                // A meets it in memory); prefetching past the panel's end is harmless.
+                let ahead = b.ptr.wrapping_offset((p + PREFETCH) * b.rs) as *const i8;
+                _mm_prefetch::<_MM_HINT_T0>(ahead);
+                _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64));
                 let mut bv = [_mm512_setzero_ps(); NV];
                 for (v, x) in bv.iter_mut().enumerate() {
                     *x = _mm512_maskz_loadu_ps(masks[v], b.ptr.offset(p * b.rs + 16 * v as isize));

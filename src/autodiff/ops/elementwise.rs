@@ -100,18 +100,44 @@ fn binary<'t, T: Element>(op: BinOp, a: Var<'t, T>, b: Var<'t, T>) -> Result<Var
     }))
 }
 
-/// A unary op `y = f(x)` whose derivative is `df(x, y)`.
+/// What the derivative of a unary op reads: the backward pass keeps only that (and reads one
+/// array less than `df(x, y)` would).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum DerivOf {
+    /// `df` depends on the input `x` only (e.g. `ln`, `pow`).
+    Input,
+    /// `df` depends on the output `y` only (e.g. `exp`, `sigmoid`, `relu`: `y > 0 ⇔ x > 0`).
+    Output,
+    /// `df` is a constant (e.g. `neg`, scalar ops).
+    Neither,
+}
+
+/// A unary op `y = f(x)` whose derivative is `df(x, y)`; `of` says which argument `df`
+/// actually reads (the other is passed as zero).
 fn unary<'t, T: Element>(
     x: Var<'t, T>,
     f: impl Fn(T) -> T + Sync + Send,
+    of: DerivOf,
     df: impl Fn(T, T) -> T + Sync + Send + 'static,
 ) -> Var<'t, T> {
     let tape = x.tape;
     let par = tape.par();
     let xv = x.value();
     let y = Rc::new(map(par, &xv, f));
-    let yc = Rc::clone(&y);
-    tape.push_op_rc(y, &[x], move |g, _| vec![Some(zip3_map(par, g, &xv, &yc, |g, x, y| g * df(x, y)))])
+    let kept = match of {
+        DerivOf::Input => Some(xv),
+        DerivOf::Output => Some(Rc::clone(&y)),
+        DerivOf::Neither => None,
+    };
+    tape.push_op_rc(y, &[x], move |g, _| {
+        let z = T::ZERO;
+        let grad = match (of, kept) {
+            (DerivOf::Input, Some(xv)) => zip_map(par, g, &xv, |g, x| g * df(x, z)),
+            (DerivOf::Output, Some(yv)) => zip_map(par, g, &yv, |g, y| g * df(z, y)),
+            _ => map(par, g, |g| g * df(z, z)),
+        };
+        vec![Some(grad)]
+    })
 }
 
 // `add`/`sub`/`mul`/`div`/`neg` return `Result` (shape errors), so they are methods, not
@@ -148,41 +174,42 @@ impl<'t, T: Element> Var<'t, T> {
     }
     /// `−self`.
     pub fn neg(self) -> Var<'t, T> {
-        unary(self, |x| -x, |_, _| -T::ONE)
+        unary(self, |x| -x, DerivOf::Neither, |_, _| -T::ONE)
     }
     /// `self + c`.
     pub fn add_scalar(self, c: T) -> Var<'t, T> {
-        unary(self, move |x| x + c, |_, _| T::ONE)
+        unary(self, move |x| x + c, DerivOf::Neither, |_, _| T::ONE)
     }
     /// `c · self`.
     pub fn mul_scalar(self, c: T) -> Var<'t, T> {
-        unary(self, move |x| x * c, move |_, _| c)
+        unary(self, move |x| x * c, DerivOf::Neither, move |_, _| c)
     }
     /// `self^p` element-wise (real exponent; `x` must be positive unless `p` is an integer).
     pub fn powf(self, p: T) -> Var<'t, T> {
-        unary(self, move |x| x.powf(p), move |x, _| p * x.powf(p - T::ONE))
+        unary(self, move |x| x.powf(p), DerivOf::Input, move |x, _| p * x.powf(p - T::ONE))
     }
     /// `self²` element-wise.
     pub fn square(self) -> Var<'t, T> {
-        unary(self, |x| x * x, |x, _| x + x)
+        unary(self, |x| x * x, DerivOf::Input, |x, _| x + x)
     }
     /// `eˣ`.
     pub fn exp(self) -> Var<'t, T> {
-        unary(self, |x| x.exp(), |_, y| y)
+        unary(self, |x| x.exp(), DerivOf::Output, |_, y| y)
     }
     /// `ln x`.
     pub fn log(self) -> Var<'t, T> {
-        unary(self, |x| x.ln(), |x, _| T::ONE / x)
+        unary(self, |x| x.ln(), DerivOf::Input, |x, _| T::ONE / x)
     }
     /// `√x`.
     pub fn sqrt(self) -> Var<'t, T> {
-        unary(self, |x| x.sqrt(), |_, y| T::ONE / (y + y))
+        unary(self, |x| x.sqrt(), DerivOf::Output, |_, y| T::ONE / (y + y))
     }
     /// `|x|` (gradient `sign(x)`, 0 at 0).
     pub fn abs(self) -> Var<'t, T> {
         unary(
             self,
             |x| x.abs(),
+            DerivOf::Input,
             |x, _| {
                 if x > T::ZERO {
                     T::ONE
@@ -200,7 +227,13 @@ impl<'t, T: Element> Var<'t, T> {
     }
     /// `max(c, x)` (gradient 1 where `x > c`, else 0). `clamp_min(0)` is the hinge `max(0, x)`.
     pub fn clamp_min(self, c: T) -> Var<'t, T> {
-        unary(self, move |x| if x > c { x } else { c }, move |x, _| if x > c { T::ONE } else { T::ZERO })
+        // `y > c` exactly when `x > c` (NaN: neither), so the backward pass reads `y` only.
+        unary(
+            self,
+            move |x| if x > c { x } else { c },
+            DerivOf::Output,
+            move |_, y| if y > c { T::ONE } else { T::ZERO },
+        )
     }
     /// Logistic sigmoid `1 / (1 + e^−x)` (computed without overflow for large `|x|`).
     pub fn sigmoid(self) -> Var<'t, T> {
@@ -214,11 +247,12 @@ impl<'t, T: Element> Var<'t, T> {
                     e / (T::ONE + e)
                 }
             },
+            DerivOf::Output,
             |_, y| y * (T::ONE - y),
         )
     }
     /// `tanh x`.
     pub fn tanh(self) -> Var<'t, T> {
-        unary(self, |x| x.tanh(), |_, y| T::ONE - y * y)
+        unary(self, |x| x.tanh(), DerivOf::Output, |_, y| T::ONE - y * y)
     }
 }
