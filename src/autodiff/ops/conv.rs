@@ -85,22 +85,12 @@ impl<'t, T: Element> Var<'t, T> {
         parents.extend(bias);
         Ok(self.tape.push_op(out, &parents, move |gy, needs| {
             let (gs, xs, ws) = (slice_of(gy), slice_of(&xv), slice_of(&wv));
-            let (dx, dw) = join(
+            let (dx, dw) = input_and_weight_grads(
                 par,
-                || {
-                    needs[0].then(|| {
-                        let mut dx = vec![T::ZERO; g.x_len()];
-                        kc::conv2d_backward_input(&g, gs, ws, &mut dx, par);
-                        ArrayD::from_shape_vec(IxDyn(&sx), dx).expect("sized")
-                    })
-                },
-                || {
-                    needs[1].then(|| {
-                        let mut dw = vec![T::ZERO; g.w_len()];
-                        kc::conv2d_backward_weight(&g, xs, gs, &mut dw, par);
-                        ArrayD::from_shape_vec(IxDyn(&sw), dw).expect("sized")
-                    })
-                },
+                [needs[0], needs[1]],
+                [&sx, &sw],
+                |dx| kc::conv2d_backward_input(&g, gs, ws, dx, par),
+                |dw| kc::conv2d_backward_weight(&g, xs, gs, dw, par),
             );
             let mut grads = vec![dx, dw];
             if needs.len() == 3 {
@@ -168,22 +158,12 @@ impl<'t, T: Element> Var<'t, T> {
         parents.extend(bias);
         Ok(self.tape.push_op(out, &parents, move |gy, needs| {
             let (gs, xs, ws) = (slice_of(gy), slice_of(&xv), slice_of(&wv));
-            let (dx, dw) = join(
+            let (dx, dw) = input_and_weight_grads(
                 par,
-                || {
-                    needs[0].then(|| {
-                        let mut dx = vec![T::ZERO; g.x_len()];
-                        kc::conv_transpose2d_backward_input(&g, gs, ws, &mut dx, par);
-                        ArrayD::from_shape_vec(IxDyn(&sx), dx).expect("sized")
-                    })
-                },
-                || {
-                    needs[1].then(|| {
-                        let mut dw = vec![T::ZERO; g.w_len()];
-                        kc::conv_transpose2d_backward_weight(&g, xs, gs, &mut dw, par);
-                        ArrayD::from_shape_vec(IxDyn(&sw), dw).expect("sized")
-                    })
-                },
+                [needs[0], needs[1]],
+                [&sx, &sw],
+                |dx| kc::conv_transpose2d_backward_input(&g, gs, ws, dx, par),
+                |dw| kc::conv_transpose2d_backward_weight(&g, xs, gs, dw, par),
             );
             let mut grads = vec![dx, dw];
             if needs.len() == 3 {
@@ -198,14 +178,30 @@ impl<'t, T: Element> Var<'t, T> {
     }
 }
 
-/// `(a(), b())`: concurrently on the current rayon pool when `par` is `Rayon` (the input and
-/// weight gradients are independent, so the pool's threads can fill each other's idle tails),
-/// one after the other otherwise. Either way each result is computed by the same code, so the
-/// bits do not depend on the choice.
-fn join<A: Send, B: Send>(par: Par, a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
+/// The input and weight gradients of a convolution: each one (if `needs` it) is a fresh
+/// zeroed buffer of its `shape` filled by its kernel call, run concurrently on the current
+/// rayon pool when `par` is `Rayon` (they are independent, so the pool's threads fill each
+/// other's idle tails), one after the other otherwise. Either way each gradient is computed by
+/// the same code, so the bits do not depend on the choice.
+fn input_and_weight_grads<T: Element>(
+    par: Par,
+    needs: [bool; 2],
+    shapes: [&[usize]; 2],
+    fill_dx: impl FnOnce(&mut [T]) + Send,
+    fill_dw: impl FnOnce(&mut [T]) + Send,
+) -> (Option<ArrayD<T>>, Option<ArrayD<T>>) {
     if par == Par::Rayon && rayon::current_num_threads() > 1 {
-        rayon::join(a, b)
+        rayon::join(|| filled(needs[0], shapes[0], fill_dx), || filled(needs[1], shapes[1], fill_dw))
     } else {
-        (a(), b())
+        (filled(needs[0], shapes[0], fill_dx), filled(needs[1], shapes[1], fill_dw))
     }
+}
+
+/// A zeroed tensor of `shape` filled by `fill`, if `need`.
+fn filled<T: Element>(need: bool, shape: &[usize], fill: impl FnOnce(&mut [T])) -> Option<ArrayD<T>> {
+    need.then(|| {
+        let mut buf = vec![T::ZERO; shape.iter().product()];
+        fill(&mut buf);
+        ArrayD::from_shape_vec(IxDyn(shape), buf).expect("sized")
+    })
 }
