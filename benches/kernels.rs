@@ -260,7 +260,10 @@ fn thread_cpu_ns() -> Option<u64> {
 /// Best-of-3 GFLOP/s of each workload at each pool size, ~0.15 s per measurement.
 fn summary(pools: &[(usize, ThreadPool)], filter: &str) {
     let mut works: Vec<Work> = workloads().into_iter().filter(|w| w.name.contains(filter)).collect();
-    println!("\n== detaux kernels: GFLOP/s (best of 3 timed bursts; 1 FLOP = half a multiply-add) ==");
+    println!(
+        "\n== detaux kernels: GFLOP/s (best of 3 timed bursts; 1 FLOP = half a multiply-add; f32 gemm backend: {}) ==",
+        detaux::kernels::sgemm::backend()
+    );
     print!("{:<52}", "workload");
     for (t, _) in pools {
         print!(" {:>9}", format!("{t} thr"));
