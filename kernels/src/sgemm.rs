@@ -63,31 +63,9 @@ pub unsafe fn sgemm(
     unsafe { portable(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) }
 }
 
-/// The portable path of [`sgemm`] (`matrixmultiply::sgemm`), callable on any machine so that
-/// tests can check it where the AVX-512 kernel would be chosen.
-///
-/// # Safety
-/// As [`sgemm`].
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn portable(
-    m: usize,
-    k: usize,
-    n: usize,
-    alpha: f32,
-    a: *const f32,
-    rsa: isize,
-    csa: isize,
-    b: *const f32,
-    rsb: isize,
-    csb: isize,
-    beta: f32,
-    c: *mut f32,
-    rsc: isize,
-    csc: isize,
-) {
-    // SAFETY: forwarded from the caller's contract.
-    unsafe { matrixmultiply::sgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) }
-}
+/// The portable path of [`sgemm`] (`matrixmultiply::sgemm`, same signature and contract),
+/// callable on any machine so that tests can check it where the AVX-512 kernel would be chosen.
+pub use matrixmultiply::sgemm as portable;
 
 /// Which single-precision kernel [`sgemm`] uses on this machine: `"avx512"` or
 /// `"matrixmultiply"`.
