@@ -6,17 +6,22 @@
 //!
 //! ## The AVX-512 kernel (BLIS loop order)
 //! ```text
-//! for jc in 0..n step NC            B block  [KC, NC] packed into NR-column panels
-//!   for pc in 0..k step KC            (first block: merge with β·C; later blocks: add)
-//!     pack B[pc.., jc..]
-//!     for ic in 0..m step MC          A block  [MC, KC] packed into MR-row panels
-//!       pack A[ic.., pc..]
+//! for jc in 0..n step NC            B block [KC, NC]: read in place, or packed into
+//!   for pc in 0..k step KC            NR-column panels (first block: merge with β·C;
+//!     pack B[pc.., jc..] if needed    later blocks: add)
+//!     for ic in 0..m step MC          A block [MC, KC], read in place (L2)
 //!       for each NR panel jr, each MR panel ir:
 //!         micro-kernel: acc[MR, NR] = Σ_{p < kc} a[ir, p] · b[p, jr]   (8 × 32 in 16 zmm)
 //!         merge into C
 //! ```
-//! Panels at the edges are zero-padded when packed, so the micro-kernel always computes a full
-//! `MR × NR` tile; only the valid rows and columns are merged (masked stores).
+//! The gemms of the convolution lowerings have few rows (`c_out` = 32 or 64) and a large `B`
+//! (the column matrix), which each element of `B` meets only `m` times: packing it would cost
+//! about as much as the products. So `A` is never packed (each of the tile's `MR` rows is
+//! broadcast from its own strided pointer; rows past `m` re-read the last valid row) and `B`
+//! is read in place whenever its column stride is 1 and its row stride spreads a micro-panel
+//! over the L1 sets ([`avx512`]'s `b_in_place`); otherwise it is packed, zero-padded at the
+//! edge. Columns past `n` are masked off on load and store, so the micro-kernel always
+//! computes a full `MR × NR` tile and only valid elements are merged.
 //!
 //! ## Determinism
 //! Every element of `C` gets the same arithmetic wherever it lies in a tile and whatever
@@ -91,9 +96,11 @@ pub mod avx512 {
     /// 16-lane vectors per tile row.
     const NV: usize = 2;
     /// Reduction block: an `A` micro-panel (`MR·KC` = 8 KiB) and a `B` micro-panel
-    /// (`KC·NR` = 32 KiB) stay in L1 together.
+    /// (`KC·NR` = 32 KiB) stay in L1 together. Part of the result's definition (the
+    /// per-block merge), so changing it changes bits.
     pub const KC: usize = 256;
-    /// Rows of `A` packed at a time (`MC·KC` floats = 128 KiB, in L2). A multiple of `MR`.
+    /// Rows of `A` per block (`MC·KC` floats = 128 KiB, kept in L2 across the `B` panels).
+    /// A multiple of `MR`.
     pub const MC: usize = 128;
     /// Columns of `B` packed at a time (`KC·NC` floats = 1 MiB). A multiple of `NR`.
     pub const NC: usize = NR * (1024 / NR);
