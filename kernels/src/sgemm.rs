@@ -31,8 +31,10 @@
 //! `c ← fma(α, acc, c)`. Full and edge tiles, unit and strided `C`, share these formulas (the
 //! strided path uses `f32::mul_add`, the same fused, correctly rounded operation). So splitting
 //! `C` into row or column blocks (as [`crate::gemm::gemm`] does over threads) never changes a
-//! bit. Results differ from the portable `matrixmultiply` path in the last bits (another
-//! summation order), so they depend on the machine, never on the thread count.
+//! bit. This is also exactly the arithmetic of `matrixmultiply` 0.3.11's own AVX-512 kernel
+//! (its `kc` is 256 too), so on an AVX-512 machine the two give the same bits
+//! (`kernels/tests/gemm_sweep.rs` checks it); other SIMD paths (no AVX-512) may differ in the
+//! last bits. Results can depend on the machine, never on the thread count.
 
 /// `C ← α·A·B + β·C` (`β = 0` overwrites `C`; NaNs in it are not propagated), on the
 /// AVX-512 kernel when the CPU supports AVX-512F, else `matrixmultiply::sgemm`.
