@@ -64,6 +64,8 @@ pub trait Float:
     fn min(self, other: Self) -> Self;
     /// `true` unless NaN or infinite.
     fn is_finite(self) -> bool;
+    /// Runs `f` on this thread's pool of scratch buffers of this type ([`crate::scratch`]).
+    fn with_scratch_pool<R>(f: impl FnOnce(&mut Vec<Vec<Self>>) -> R) -> R;
     /// `self * a + b` (not fused: kernels must give the same bits as the plain expression).
     #[inline(always)]
     fn mul_add_plain(self, a: Self, b: Self) -> Self {
@@ -104,6 +106,12 @@ macro_rules! impl_float {
             const EPSILON: Self = <$t>::EPSILON;
             const INFINITY: Self = <$t>::INFINITY;
             const NAME: &'static str = $name;
+            fn with_scratch_pool<R>(f: impl FnOnce(&mut Vec<Vec<Self>>) -> R) -> R {
+                thread_local! {
+                    static POOL: std::cell::RefCell<Vec<Vec<$t>>> = const { std::cell::RefCell::new(Vec::new()) };
+                }
+                POOL.with(|p| f(&mut p.borrow_mut()))
+            }
             #[inline(always)]
             fn from_f64(x: f64) -> Self {
                 x as $t

@@ -20,6 +20,7 @@
 //! thread-count invariance; speed is measured in `benches/kernels.rs` (root crate).
 //! - [`reduce`]: blocked, deterministic sums and dot products.
 //! - [`adam`]: the fused Adam/AdamW parameter update.
+//! - [`scratch`]: per-thread pools of reusable scratch buffers for the lowering kernels.
 //!
 //! ## Determinism
 //! Every kernel gives bitwise-identical results for any [`Par`] value and any rayon pool size:
@@ -36,6 +37,7 @@ pub mod float;
 pub mod gemm;
 pub mod par;
 pub mod reduce;
+pub mod scratch;
 pub mod sgemm;
 
 pub use float::Float;

@@ -64,6 +64,7 @@ pub mod shifted;
 pub use im2col::{col2im, col2im_with, im2col, im2col_pixel_major, im2col_with, Im2colPlan, Strategy, TABLE_MAX_W_OUT};
 
 use crate::gemm::{gemm, MatMut, MatRef};
+use crate::scratch::Scratch;
 use crate::{Float, Par};
 use rayon::prelude::*;
 
@@ -415,14 +416,9 @@ pub fn conv2d_forward<T: Float>(g: &Conv2dGeom, x: &[T], w: &[T], bias: Option<&
     let plan = Im2colPlan::new(g);
     let wm = MatRef::row_major(w, g.c_out, kk);
     let ld_max = nb * hw + LD_PAD;
-    let init = || {
-        (
-            vec![T::ZERO; kk * ld_max],
-            vec![T::ZERO; if nb > 1 { g.c_out * ld_max } else { 0 }],
-            vec![T::ZERO; plan.scratch_len()],
-        )
-    };
-    for_chunks(y, nb * ys, par, init, |ci, yc, (col, tmp, ph), gemm_par| {
+    let init = || (Scratch::<T, 2>::take([kk * ld_max, if nb > 1 { g.c_out * ld_max } else { 0 }]), Vec::new());
+    for_chunks(y, nb * ys, par, init, |ci, yc, (scratch, ph), gemm_par| {
+        let [col, tmp] = scratch.parts();
         let imgs = yc.len() / ys;
         let (cols, ld) = (imgs * hw, imgs * hw + LD_PAD);
         let b0 = ci * nb;
@@ -480,14 +476,9 @@ pub fn conv2d_backward_input<T: Float>(g: &Conv2dGeom, dy: &[T], w: &[T], dx: &m
     let plan = Im2colPlan::new(g);
     let wt = MatRef::row_major(w, g.c_out, kk).t();
     let ld_max = nb * hw + LD_PAD;
-    let init = || {
-        (
-            vec![T::ZERO; kk * ld_max],
-            vec![T::ZERO; if nb > 1 { g.c_out * ld_max } else { 0 }],
-            vec![T::ZERO; plan.scratch_len()],
-        )
-    };
-    for_chunks(dx, nb * xs, par, init, |ci, dxc, (col, tmp, ph), gemm_par| {
+    let init = || (Scratch::<T, 2>::take([kk * ld_max, if nb > 1 { g.c_out * ld_max } else { 0 }]), Vec::new());
+    for_chunks(dx, nb * xs, par, init, |ci, dxc, (scratch, ph), gemm_par| {
+        let [col, tmp] = scratch.parts();
         let imgs = dxc.len() / xs;
         let (cols, ld) = (imgs * hw, imgs * hw + LD_PAD);
         let b0 = ci * nb;
@@ -542,8 +533,9 @@ pub fn conv2d_backward_weight<T: Float>(g: &Conv2dGeom, x: &[T], dy: &[T], dw: &
     let ld = nb * hw + LD_PAD;
     let ld_t = pixel_major_ld(kk);
     let tmp_len = if dy_pixel_major { nb * hw * g.c_out } else { g.c_out * ld };
-    let init = || (vec![T::ZERO; nb * hw * ld_t], vec![T::ZERO; tmp_len], Vec::new());
-    let partial = |ci: usize, out: &mut [T], (col_t, tmp, x_pad): &mut (Vec<T>, Vec<T>, Vec<T>), gemm_par: Par| {
+    let init = || (Scratch::<T, 2>::take([nb * hw * ld_t, tmp_len]), Vec::new());
+    let partial = |ci: usize, out: &mut [T], (scratch, x_pad): &mut (Scratch<T, 2>, Vec<T>), gemm_par: Par| {
+        let [col_t, tmp] = scratch.parts();
         let b0 = ci * nb;
         let imgs = nb.min(g.batch - b0);
         let cols = imgs * hw;

@@ -45,6 +45,7 @@
 use super::im2col::{copy_strided, scatter_strided, valid_range};
 use super::{add_channel_bias, check_lens, for_chunks, images_per_chunk, Conv2dGeom, LD_PAD, MIN_PAR_MACS};
 use crate::gemm::{gemm, MatMut, MatRef};
+use crate::scratch::Scratch;
 use crate::{Float, Par};
 
 /// Wide output columns (`images · hp·wp`) aimed for per chunk of the forward and
@@ -188,7 +189,14 @@ fn split<T: Float>(g: &Conv2dGeom, l: &Layout, x: &[T], imgs: usize, phases: &mu
 /// phase element holding pixel `(u, v)`; pixels no phase holds get zero.
 fn merge<T: Float>(g: &Conv2dGeom, l: &Layout, phases: &[T], r_len: usize, imgs: usize, dx: &mut [T]) {
     let (plane, xs, xplane) = (l.plane(), g.c_in * g.h_in * g.w_in, g.h_in * g.w_in);
-    dx.fill(T::ZERO);
+    // Phase `a` holds the distinct rows `up·s_h + a − pad_h` for `up` in its valid range, so
+    // the phases hold every pixel exactly when their row and column counts add up to the
+    // image's; only otherwise do some pixels need the zero.
+    let rows_held: usize = (0..l.s_h).map(|a| span(valid_range(l.hp, l.s_h, a, g.pad_h, g.h_in))).sum();
+    let cols_held: usize = (0..l.s_w).map(|b| span(valid_range(l.wp, l.s_w, b, g.pad_w, g.w_in))).sum();
+    if rows_held != g.h_in || cols_held != g.w_in {
+        dx.fill(T::ZERO);
+    }
     for c in 0..g.c_in {
         for a in 0..l.s_h {
             let (u_lo, u_hi) = valid_range(l.hp, l.s_h, a, g.pad_h, g.h_in);
@@ -214,6 +222,11 @@ fn merge<T: Float>(g: &Conv2dGeom, l: &Layout, phases: &[T], r_len: usize, imgs:
             }
         }
     }
+}
+
+/// Length of a half-open range `(lo, hi)` (0 if empty).
+fn span((lo, hi): (usize, usize)) -> usize {
+    hi.saturating_sub(lo)
 }
 
 /// `dy: [imgs, c_out, ho, wo]` onto the wide grid `[c_out, imgs·hp·wp]` (row stride `ld`),
@@ -297,8 +310,9 @@ pub fn forward<T: Float>(g: &Conv2dGeom, x: &[T], w: &[T], bias: Option<&[T]>, y
         return;
     }
     let ChunkPlan { l, plane, hw, xs, ys, nb, par, wp, r_len, ld_y } = ChunkPlan::new(g, w, par);
-    let init = || (vec![T::ZERO; l.kp * r_len], vec![T::ZERO; g.c_out * ld_y]);
-    for_chunks(y, nb * ys, par, init, |ci, yc, (phases, wide), gemm_par| {
+    let init = || Scratch::<T, 2>::take([l.kp * r_len, g.c_out * ld_y]);
+    for_chunks(y, nb * ys, par, init, |ci, yc, scratch, gemm_par| {
+        let [phases, wide] = scratch.parts();
         let imgs = yc.len() / ys;
         let cols = imgs * plane;
         let b0 = ci * nb;
@@ -335,8 +349,9 @@ pub fn backward_input<T: Float>(g: &Conv2dGeom, dy: &[T], w: &[T], dx: &mut [T],
         return;
     }
     let ChunkPlan { l, plane, hw: _, xs, ys, nb, par, wp, r_len, ld_y } = ChunkPlan::new(g, w, par);
-    let init = || (vec![T::ZERO; l.kp * r_len], vec![T::ZERO; g.c_out * ld_y]);
-    for_chunks(dx, nb * xs, par, init, |ci, dxc, (phases, wide), gemm_par| {
+    let init = || Scratch::<T, 2>::take([l.kp * r_len, g.c_out * ld_y]);
+    for_chunks(dx, nb * xs, par, init, |ci, dxc, scratch, gemm_par| {
+        let [phases, wide] = scratch.parts();
         let imgs = dxc.len() / xs;
         let cols = imgs * plane;
         let b0 = ci * nb;
