@@ -10,10 +10,9 @@
 //!
 //! **Contents are not reset**: a buffer holds whatever an earlier call left in it, so a
 //! kernel may only read scratch elements it has written in the same chunk. The kernels
-//! already obey this, since `for_each_init` reuses one scratch state across the chunks of a
-//! rayon task and which chunks share a task depends on scheduling;
-//! `kernels/tests/thread_invariance.rs` (bitwise equality across pool sizes) would catch a
-//! read of stale data.
+//! already obey this (`for_each_init` reuses one scratch state across the chunks of a rayon
+//! task); `conv_kernels_never_read_stale_scratch` in `kernels/tests/conv_sweep.rs` fills the
+//! pool with NaN before running every lowering against its oracle.
 //!
 //! Each thread keeps at most [`POOL_LEN`] buffers, at the size of the largest request so far
 //! (for the stage-1 model a few MiB per thread, held until the thread exits).

@@ -294,3 +294,35 @@ fn conv_multi_chunk_batches() {
     let g = geom(4, 3, 31, 29, 5, [3, 3], [1, 1], [1, 1]);
     check_conv::<f32>(&g, &mut rng);
 }
+
+/// Fills the calling thread's scratch pool ([`detaux_kernels::scratch`]) with NaN buffers
+/// longer than any request below, so that a kernel reading scratch it did not write in the
+/// same chunk produces NaN and fails the oracle comparison.
+fn poison_scratch_pool<T: Float>() {
+    use detaux_kernels::scratch::{Scratch, POOL_LEN};
+    let mut s = Scratch::<T, POOL_LEN>::take([1 << 20; POOL_LEN]);
+    for part in s.parts() {
+        part.fill(T::from_f64(f64::NAN));
+    }
+}
+
+/// The pooled scratch is handed out dirty: every lowering (im2col, shifted, pixel-major
+/// weight pass, with one and several images per chunk) must overwrite what it reads. Runs
+/// `Par::Seq` paths too (`check_conv` tries both), on the poisoned calling thread.
+#[test]
+fn conv_kernels_never_read_stale_scratch() {
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    for &(batch, c_in, h, c_out, k, s, p) in &[
+        (5, 3, 16, 4, 4, 2, 1),
+        (3, 8, 16, 4, 4, 2, 1),
+        (2, 8, 33, 3, 4, 2, 1),
+        (4, 3, 9, 5, 3, 1, 1),
+        (3, 2, 11, 3, 5, 3, 2),
+    ] {
+        let g = geom(batch, c_in, h, h, c_out, [k, k], [s, s], [p, p]);
+        poison_scratch_pool::<f32>();
+        check_conv::<f32>(&g, &mut rng);
+        poison_scratch_pool::<f64>();
+        check_conv::<f64>(&g, &mut rng);
+    }
+}
