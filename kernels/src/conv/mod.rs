@@ -571,20 +571,23 @@ pub fn conv2d_backward_weight<T: Float>(g: &Conv2dGeom, x: &[T], dy: &[T], dw: &
     }
     // Chunk 0 writes straight into `dw`; the others are added into it in chunk order:
     // sequentially through one buffer, or in parallel into `partials` added afterwards (the
-    // same additions in the same order, so the same bits).
+    // same additions in the same order, so the same bits). The partial buffers are pooled
+    // scratch: each gemm overwrites its partial (β = 0), so nothing needs zeroing.
     if par == Par::Seq {
         let mut s = init();
         partial(0, dw, &mut s, Par::Seq);
-        let mut out = vec![T::ZERO; wl];
+        let mut out = Scratch::<T, 1>::take([wl]);
+        let [out] = out.parts();
         for ci in 1..n_chunks {
-            partial(ci, &mut out, &mut s, Par::Seq);
-            for (d, v) in dw.iter_mut().zip(&out) {
+            partial(ci, out, &mut s, Par::Seq);
+            for (d, v) in dw.iter_mut().zip(out.iter()) {
                 *d += *v;
             }
         }
         return;
     }
-    let mut partials = vec![T::ZERO; (n_chunks - 1) * wl];
+    let mut partials = Scratch::<T, 1>::take([(n_chunks - 1) * wl]);
+    let [partials] = partials.parts();
     rayon::join(
         || {
             partial(0, dw, &mut init(), Par::Seq);
@@ -597,12 +600,21 @@ pub fn conv2d_backward_weight<T: Float>(g: &Conv2dGeom, x: &[T], dy: &[T], dw: &
                 .for_each_init(init, |s, (ci, out)| partial(ci + 1, out, s, Par::Seq));
         },
     );
-    for p in partials.chunks(wl) {
-        for (d, v) in dw.iter_mut().zip(p) {
-            *d += *v;
+    // dw[j] += partial_1[j] + … in chunk order for every j; blocks of `dw` run in parallel.
+    let partials = &*partials;
+    dw.par_chunks_mut(PARTIAL_SUM_BLOCK).enumerate().for_each(|(bi, d)| {
+        let (lo, len) = (bi * PARTIAL_SUM_BLOCK, d.len());
+        for p in partials.chunks(wl) {
+            for (d, v) in d.iter_mut().zip(&p[lo..lo + len]) {
+                *d += *v;
+            }
         }
-    }
+    });
 }
+
+/// Elements of `dw` per task when [`conv2d_backward_weight`] adds its partials (scheduling
+/// only: each element's additions run in chunk order whatever the split).
+const PARTIAL_SUM_BLOCK: usize = 4096;
 
 /// `db[o] = Σ_{n,i,j} dy[n, o, i, j]`. `dy: [n, c, h, w]`, `db: [c]` (overwritten).
 ///
@@ -649,7 +661,14 @@ pub fn conv_transpose2d_forward<T: Float>(
     let dual = g.as_conv();
     conv2d_backward_input(&dual, x, w, y, par);
     if let Some(b) = bias {
-        add_channel_bias(g.batch, g.c_out, g.h_out() * g.w_out(), b, y);
+        let hw = g.h_out() * g.w_out();
+        let ys = g.c_out * hw;
+        if par.for_work(y.len(), MIN_PAR_BIAS_ELEMS) == Par::Rayon && ys > 0 {
+            // Element-wise, so splitting over images cannot change a bit.
+            y.par_chunks_mut(ys).for_each(|yi| add_channel_bias(1, g.c_out, hw, b, yi));
+        } else {
+            add_channel_bias(g.batch, g.c_out, hw, b, y);
+        }
     }
 }
 

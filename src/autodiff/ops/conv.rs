@@ -78,7 +78,7 @@ impl<'t, T: Element> Var<'t, T> {
             .map_err(|e| Error::shape("conv2d", format!("input {} weight {}: {e}", fmt_shape(&sx), fmt_shape(&sw))))?;
         let bv = bias_of("conv2d", bias, g.c_out)?;
         let par = self.tape.par();
-        let mut y = vec![T::ZERO; g.y_len()];
+        let mut y = detaux_kernels::alloc::zeroed(g.y_len(), par);
         kc::conv2d_forward(&g, slice_of(&xv), slice_of(&wv), bv.as_deref().map(slice_of), &mut y, par);
         let out = ArrayD::from_shape_vec(IxDyn(&[g.batch, g.c_out, g.h_out(), g.w_out()]), y).expect("sized");
         let mut parents = vec![self, w];
@@ -151,7 +151,7 @@ impl<'t, T: Element> Var<'t, T> {
         })?;
         let bv = bias_of("conv_transpose2d", bias, g.c_out)?;
         let par = self.tape.par();
-        let mut y = vec![T::ZERO; g.y_len()];
+        let mut y = detaux_kernels::alloc::zeroed(g.y_len(), par);
         kc::conv_transpose2d_forward(&g, slice_of(&xv), slice_of(&wv), bv.as_deref().map(slice_of), &mut y, par);
         let out = ArrayD::from_shape_vec(IxDyn(&[g.batch, g.c_out, g.h_out(), g.w_out()]), y).expect("sized");
         let mut parents = vec![self, w];
@@ -191,16 +191,16 @@ fn input_and_weight_grads<T: Element>(
     fill_dw: impl FnOnce(&mut [T]) + Send,
 ) -> (Option<ArrayD<T>>, Option<ArrayD<T>>) {
     if par == Par::Rayon && rayon::current_num_threads() > 1 {
-        rayon::join(|| filled(needs[0], shapes[0], fill_dx), || filled(needs[1], shapes[1], fill_dw))
+        rayon::join(|| filled(par, needs[0], shapes[0], fill_dx), || filled(par, needs[1], shapes[1], fill_dw))
     } else {
-        (filled(needs[0], shapes[0], fill_dx), filled(needs[1], shapes[1], fill_dw))
+        (filled(par, needs[0], shapes[0], fill_dx), filled(par, needs[1], shapes[1], fill_dw))
     }
 }
 
-/// A zeroed tensor of `shape` filled by `fill`, if `need`.
-fn filled<T: Element>(need: bool, shape: &[usize], fill: impl FnOnce(&mut [T])) -> Option<ArrayD<T>> {
+/// A zeroed tensor of `shape` (zero-filled in parallel under `par`) filled by `fill`, if `need`.
+fn filled<T: Element>(par: Par, need: bool, shape: &[usize], fill: impl FnOnce(&mut [T])) -> Option<ArrayD<T>> {
     need.then(|| {
-        let mut buf = vec![T::ZERO; shape.iter().product()];
+        let mut buf = detaux_kernels::alloc::zeroed(shape.iter().product(), par);
         fill(&mut buf);
         ArrayD::from_shape_vec(IxDyn(shape), buf).expect("sized")
     })
