@@ -407,7 +407,7 @@ pub fn conv2d_forward<T: Float>(g: &Conv2dGeom, x: &[T], w: &[T], bias: Option<&
     if kk == 0 {
         y.fill(T::ZERO);
         if let Some(b) = bias {
-            add_channel_bias(g.batch, g.c_out, hw, b, y);
+            add_channel_bias(g.batch, g.c_out, hw, b, y, par);
         }
         return;
     }
@@ -429,7 +429,7 @@ pub fn conv2d_forward<T: Float>(g: &Conv2dGeom, x: &[T], w: &[T], bias: Option<&
         if imgs == 1 {
             gemm(T::ONE, wm, colm, T::ZERO, MatMut::row_major(yc, g.c_out, hw), gemm_par);
             if let Some(b) = bias {
-                add_channel_bias(1, g.c_out, hw, b, yc);
+                add_channel_bias(1, g.c_out, hw, b, yc, Par::Seq);
             }
         } else {
             gemm(T::ONE, wm, colm, T::ZERO, MatMut::strided(&mut tmp[..g.c_out * ld], g.c_out, cols, ld, 1), gemm_par);
@@ -661,14 +661,7 @@ pub fn conv_transpose2d_forward<T: Float>(
     let dual = g.as_conv();
     conv2d_backward_input(&dual, x, w, y, par);
     if let Some(b) = bias {
-        let hw = g.h_out() * g.w_out();
-        let ys = g.c_out * hw;
-        if par.for_work(y.len(), MIN_PAR_BIAS_ELEMS) == Par::Rayon && ys > 0 {
-            // Element-wise, so splitting over images cannot change a bit.
-            y.par_chunks_mut(ys).for_each(|yi| add_channel_bias(1, g.c_out, hw, b, yi));
-        } else {
-            add_channel_bias(g.batch, g.c_out, hw, b, y);
-        }
+        add_channel_bias(g.batch, g.c_out, g.h_out() * g.w_out(), b, y, par);
     }
 }
 
@@ -684,16 +677,25 @@ pub fn conv_transpose2d_backward_weight<T: Float>(g: &ConvTranspose2dGeom, x: &[
     conv2d_backward_weight(&g.as_conv(), dy, x, dw, par);
 }
 
-/// `y[n, c, ·] += b[c]` for `y: [n, c, hw]`.
-pub fn add_channel_bias<T: Float>(n: usize, c: usize, hw: usize, b: &[T], y: &mut [T]) {
+/// `y[n, c, ·] += b[c]` for `y: [n, c, hw]`. With `par` allowing it (and at least
+/// [`MIN_PAR_BIAS_ELEMS`] elements), images run in parallel: element-wise, so the bits do not
+/// change.
+pub fn add_channel_bias<T: Float>(n: usize, c: usize, hw: usize, b: &[T], y: &mut [T], par: Par) {
     assert!(b.len() == c && y.len() == n * c * hw, "add_channel_bias: lengths do not match [{n}, {c}, {hw}]");
-    if hw == 0 {
+    if hw == 0 || c == 0 {
         return;
     }
-    for (idx, plane) in y.chunks_mut(hw).enumerate() {
-        let bc = b[idx % c];
-        for v in plane {
-            *v += bc;
+    let add_planes = |y: &mut [T]| {
+        for (idx, plane) in y.chunks_mut(hw).enumerate() {
+            let bc = b[idx % c];
+            for v in plane {
+                *v += bc;
+            }
         }
+    };
+    if par.for_work(y.len(), MIN_PAR_BIAS_ELEMS) == Par::Rayon {
+        y.par_chunks_mut(c * hw).for_each(add_planes);
+    } else {
+        add_planes(y);
     }
 }

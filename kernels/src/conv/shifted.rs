@@ -333,7 +333,7 @@ pub fn forward<T: Float>(g: &Conv2dGeom, x: &[T], w: &[T], bias: Option<&[T]>, y
             }
         }
         if let Some(b) = bias {
-            add_channel_bias(imgs, g.c_out, hw, b, yc);
+            add_channel_bias(imgs, g.c_out, hw, b, yc, Par::Seq);
         }
     });
 }
