@@ -64,6 +64,11 @@ pub trait Float:
     fn min(self, other: Self) -> Self;
     /// `true` unless NaN or infinite.
     fn is_finite(self) -> bool;
+    /// The slice itself when `Self` is `f32`, else `None`: lets a generic kernel take an
+    /// `f32`-only SIMD path ([`crate::conv::indirect`]) without `unsafe` casts.
+    fn as_f32(s: &[Self]) -> Option<&[f32]>;
+    /// Mutable counterpart of [`Float::as_f32`].
+    fn as_f32_mut(s: &mut [Self]) -> Option<&mut [f32]>;
     /// Runs `f` on this thread's pool of scratch buffers of this type ([`crate::scratch`]).
     fn with_scratch_pool<R>(f: impl FnOnce(&mut Vec<Vec<Self>>) -> R) -> R;
     /// `self * a + b` (not fused: kernels must give the same bits as the plain expression).
@@ -99,13 +104,21 @@ pub trait Float:
 }
 
 macro_rules! impl_float {
-    ($t:ty, $name:literal, $gemm:path) => {
+    ($t:ty, $name:literal, $gemm:path, |$s:ident| $view:expr) => {
         impl Float for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
             const EPSILON: Self = <$t>::EPSILON;
             const INFINITY: Self = <$t>::INFINITY;
             const NAME: &'static str = $name;
+            #[inline(always)]
+            fn as_f32($s: &[Self]) -> Option<&[f32]> {
+                $view
+            }
+            #[inline(always)]
+            fn as_f32_mut($s: &mut [Self]) -> Option<&mut [f32]> {
+                $view
+            }
             fn with_scratch_pool<R>(f: impl FnOnce(&mut Vec<Vec<Self>>) -> R) -> R {
                 thread_local! {
                     static POOL: std::cell::RefCell<Vec<Vec<$t>>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -184,5 +197,8 @@ macro_rules! impl_float {
     };
 }
 
-impl_float!(f32, "f32", crate::sgemm::sgemm);
-impl_float!(f64, "f64", matrixmultiply::dgemm);
+impl_float!(f32, "f32", crate::sgemm::sgemm, |s| Some(s));
+impl_float!(f64, "f64", matrixmultiply::dgemm, |s| {
+    let _ = s;
+    None
+});

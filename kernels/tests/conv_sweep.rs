@@ -118,6 +118,9 @@ fn check_conv<T: Float>(g: &Conv2dGeom, rng: &mut ChaCha8Rng) {
             dx.fill(T::from_f64(3.0));
             conv::shifted::backward_input(g, &dy, &w, &mut dx, par);
             assert_close(&format!("shifted::backward_input {name}"), &dx, &dx_ref, t);
+            dw.fill(T::from_f64(3.0));
+            conv::shifted::backward_weight(g, &x, &dy, &mut dw, par);
+            assert_close(&format!("shifted::backward_weight {name}"), &dw, &dw_ref, t);
         }
     }
 

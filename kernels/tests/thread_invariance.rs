@@ -120,6 +120,11 @@ fn conv_case<T: Float>(seed: u64) {
             conv::shifted::backward_input(&g, &dy, &w, &mut dx, par);
             bits(&dx)
         });
+        assert_invariant(&format!("shifted::backward_weight {name}"), |par| {
+            let mut dw = vec![T::ZERO; g.w_len()];
+            conv::shifted::backward_weight(&g, &x, &dy, &mut dw, par);
+            bits(&dw)
+        });
         // The transposed convolution whose dual is `g`.
         let t = ConvTranspose2dGeom {
             batch: g.batch,

@@ -42,10 +42,11 @@
 //! packing then reads 16 rows per pixel, cheap next to `colᵀ`). On the SimpleConv64 shapes
 //! this removed most of the strided packing (`perf`: packing 19 % → 12 % of a stage-1 step).
 //!
-//! Kernels that are a multiple of the stride on wide maps with many channels
-//! ([`shifted::applies`]: the 32→32 layer and its transposed twin) run forward and
-//! input-backward through [`mod@shifted`]: gemms on shifted views of one phase-split copy
-//! of the input instead of a column matrix.
+//! Kernels that are a multiple of the stride on wide maps ([`shifted::applies`]: the 32→32
+//! layer and its transposed twin; with AVX2 also the RGB layer and its twin) run all three
+//! passes through [`mod@shifted`]: products on shifted views of one phase-split copy of the
+//! input instead of a column matrix (fused into one indirect-row product per pass where
+//! AVX2 + FMA is available, [`mod@indirect`]).
 //!
 //! ## Determinism
 //! Forward and input-backward chunks write disjoint images, and each output element is one
@@ -58,6 +59,7 @@
 //! and 4 threads.
 
 mod im2col;
+pub mod indirect;
 pub mod reference;
 pub mod shifted;
 
@@ -510,6 +512,15 @@ pub fn conv2d_backward_input<T: Float>(g: &Conv2dGeom, dy: &[T], w: &[T], dx: &m
 /// If a slice length does not match `g`, or `g.check()` fails.
 pub fn conv2d_backward_weight<T: Float>(g: &Conv2dGeom, x: &[T], dy: &[T], dw: &mut [T], par: Par) {
     check_lens("conv2d_backward_weight", g, x.len(), dw.len(), dy.len());
+    if shifted::applies(g) {
+        return shifted::backward_weight(g, x, dy, dw, par);
+    }
+    lowered_backward_weight(g, x, dy, dw, par)
+}
+
+/// The pixel-major im2col lowering of [`conv2d_backward_weight`] (also the fallback of
+/// [`shifted::backward_weight`] where its fused products do not run).
+fn lowered_backward_weight<T: Float>(g: &Conv2dGeom, x: &[T], dy: &[T], dw: &mut [T], par: Par) {
     let (kk, hw) = (g.c_in * g.k_h * g.k_w, g.h_out() * g.w_out());
     let (xs, ys) = (g.c_in * g.h_in * g.w_in, g.c_out * hw);
     let wl = g.c_out * kk;
@@ -600,8 +611,13 @@ pub fn conv2d_backward_weight<T: Float>(g: &Conv2dGeom, x: &[T], dy: &[T], dw: &
                 .for_each_init(init, |s, (ci, out)| partial(ci + 1, out, s, Par::Seq));
         },
     );
-    // dw[j] += partial_1[j] + … in chunk order for every j; blocks of `dw` run in parallel.
-    let partials = &*partials;
+    add_partials_in_order(dw, partials);
+}
+
+/// `dw[j] += partials[0][j] + partials[1][j] + …` (each `partials` row `dw.len()` long), the
+/// additions of every `j` in row order; blocks of `dw` run in parallel (scheduling only).
+fn add_partials_in_order<T: Float>(dw: &mut [T], partials: &[T]) {
+    let wl = dw.len();
     dw.par_chunks_mut(PARTIAL_SUM_BLOCK).enumerate().for_each(|(bi, d)| {
         let (lo, len) = (bi * PARTIAL_SUM_BLOCK, d.len());
         for p in partials.chunks(wl) {

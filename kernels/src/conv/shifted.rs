@@ -21,40 +21,64 @@
 //!   dY_wide` for every shift (the views `dP_d` overlap: the adds run in shift order), then each
 //!   input pixel takes its phase element.
 //!
-//! (The weight gradient is not done this way: its reduction runs over the wide columns, and
-//! `matrixmultiply` packs such operands with strided reads; see
-//! [`super::conv2d_backward_weight`].)
+//! - weight-backward: `dW'_d[o, (c, a, b)] = Σ_n dY_wide[o, n] · P[(c, a, b), n + off_d]`, a
+//!   reduction along the rows of both operands ([`backward_weight`]).
+//!
+//! ## Fused `f32` products (AVX2 + FMA)
+//! Where [`indirect::available`] (and `T = f32`), the `t_h·t_w` products of the shifts run as
+//! one product of [`mod@indirect`]: reduction step `p = (row, shift)` reads the phase row at
+//! its shift's offset, so each output element is one FMA chain over all
+//! `c_in·k_h·k_w` terms, `P` is read in place (no packed copy per shift) and the output is
+//! written once. Input-backward reads `dY_wide` with `wp + 1` zero columns in front of each
+//! row (offsets `−off_d`); weight-backward uses [`indirect::indirect_dot`] on chunks of
+//! [`TARGET_COLS_SHIFTED_WEIGHT`] wide columns. Elsewhere (`f64`, or no AVX2) forward and
+//! input-backward run the per-shift `gemm`s above and weight-backward the pixel-major im2col
+//! lowering of [`super::conv2d_backward_weight`]. Measured in the stage-1 training step
+//! (`cargo bench --bench train_step -- 2t`, alternating binaries on a Zen 3 host): 292 → 259 ms.
 //!
 //! Compared with im2col (`[c_in·k_h·k_w, h_out·w_out]` per image, `t_h·t_w` times the size of
 //! `P` for stride 2, kernel 4) nothing of the size of the column matrix is written or read
 //! besides `matrixmultiply`'s own packing of the `P_d` views; the price is `t_h·t_w` gemms with
 //! a `t_h·t_w`-times shorter reduction each, and the thrown-away wide columns
 //! (`hp·wp / (h_out·w_out)` more work: 6 % at 32×32 outputs, 56 % at 4×4). Measured on the
-//! SimpleConv64 shapes (1 thread, each pass at batch 64 against im2col, noisy machine) it
-//! wins only for wide maps with many channels (the 32→32 layer at 16×16 outputs and its
-//! transposed twin: forward ~+10 %, input-backward ~+5 %); [`applies`] encodes that.
+//! SimpleConv64 shapes (1 thread, each pass at batch 64 against im2col, noisy machine) the
+//! per-shift gemms win only for wide maps with many channels (the 32→32 layer at 16×16
+//! outputs and its transposed twin: forward ~+10 %, input-backward ~+5 %); the fused
+//! products also for the RGB layer at 32×32 outputs, but not at 8×8 outputs (27 % thrown-away
+//! columns). [`applies`] encodes that.
 //!
 //! ## Determinism
 //! Chunks hold whole images and their size is a function of the shape only
-//! ([`TARGET_COLS_SHIFTED`]); they write disjoint images. Each output element is a fixed
+//! ([`TARGET_COLS_SHIFTED`], [`TARGET_COLS_SHIFTED_WEIGHT`]); forward and input-backward
+//! chunks write disjoint images, weight-backward chunks one partial each, added in chunk
+//! order. A fused product is a fixed FMA chain per element ([`mod@indirect`]). Each output element is a fixed
 //! sequence of gemm dot products (one per shift, accumulated with `β = 1` in shift order). The
 //! gemms may split over rows/columns of `C`, which never changes a result ([`crate::gemm`]).
 //! Every scratch element that a gemm reads is written for the current chunk (phase tails are
 //! zeroed), so nothing depends on which chunks a task ran before.
 
 use super::im2col::{copy_strided, scatter_strided, valid_range};
-use super::{add_channel_bias, check_lens, for_chunks, images_per_chunk, Conv2dGeom, LD_PAD, MIN_PAR_MACS};
+use super::indirect::{self, indirect_dot, indirect_gemm, PackedA};
+use super::{
+    add_channel_bias, add_partials_in_order, check_lens, for_chunks, images_per_chunk, lowered_backward_weight,
+    tasks_min_len, Conv2dGeom, LD_PAD, MIN_PAR_MACS,
+};
 use crate::gemm::{gemm, MatMut, MatRef};
 use crate::scratch::Scratch;
 use crate::{Float, Par};
+use rayon::prelude::*;
 
 /// Wide output columns (`images · hp·wp`) aimed for per chunk of the forward and
 /// input-backward passes of the shifted lowering.
 pub const TARGET_COLS_SHIFTED: usize = 1024;
 /// At most this many shifts (`t_h·t_w`) for [`applies`].
 pub const MAX_SHIFTS: usize = 4;
-/// Below this many input channels [`applies`] keeps im2col: the gemms of the shifted
-/// lowering would have a reduction of only `c_in·s_h·s_w` (12 for RGB at stride 2).
+/// Wide output columns aimed for per chunk of the fused weight-backward pass (its partial
+/// products are added in chunk order; part of the result's definition).
+pub const TARGET_COLS_SHIFTED_WEIGHT: usize = 512;
+/// Below this many input channels [`applies`] keeps im2col unless the fused products run:
+/// the per-shift gemms would have a reduction of only `c_in·s_h·s_w` (12 for RGB at
+/// stride 2), while a fused product reduces over all `c_in·k_h·k_w` terms at once.
 pub const MIN_C_IN: usize = 8;
 /// Below this output height or width [`applies`] keeps im2col: the thrown-away wide columns
 /// cost `hp·wp / (h_out·w_out) − 1` extra work (13 % at 16, 27 % at 8).
@@ -67,11 +91,13 @@ pub fn supports(g: &Conv2dGeom) -> bool {
 }
 
 /// Whether [`super::conv2d_forward`] and the backward passes use the shifted lowering for `g`:
-/// [`supports`], at most [`MAX_SHIFTS`] shifts, and at least [`MIN_C_IN`] input channels.
+/// [`supports`], at most [`MAX_SHIFTS`] shifts, outputs of at least [`MIN_OUT`] on each side,
+/// and at least [`MIN_C_IN`] input channels unless the fused products run
+/// ([`indirect::available`]). A function of the shape and the machine, never of the threads.
 pub fn applies(g: &Conv2dGeom) -> bool {
     supports(g)
         && (g.k_h / g.stride_h) * (g.k_w / g.stride_w) <= MAX_SHIFTS
-        && g.c_in >= MIN_C_IN
+        && (g.c_in >= MIN_C_IN || indirect::available())
         && g.h_out().min(g.w_out()) >= MIN_OUT
 }
 
@@ -297,6 +323,12 @@ impl<T: Float> ChunkPlan<T> {
     }
 }
 
+/// The permuted weights as `f32` when the fused products run here: `T = f32` and
+/// [`indirect::available`] (AVX2 + FMA). Otherwise the per-shift gemms run.
+fn fused_weights<T: Float>(wp: &[T]) -> Option<&[f32]> {
+    T::as_f32(wp).filter(|_| indirect::available())
+}
+
 /// Forward pass (see the module docs); same contract as [`super::conv2d_forward`].
 ///
 /// # Panics
@@ -310,6 +342,13 @@ pub fn forward<T: Float>(g: &Conv2dGeom, x: &[T], w: &[T], bias: Option<&[T]>, y
         return;
     }
     let ChunkPlan { l, plane, hw, xs, ys, nb, par, wp, r_len, ld_y } = ChunkPlan::new(g, w, par);
+    // Fused (f32, AVX2): reduction step p = r·shifts + d reads phase row r at shift d.
+    let s = l.shifts();
+    let fused = fused_weights(&wp).map(|wp| {
+        let a = PackedA::new(g.c_out, l.kp * s, |o, p| wp[((p % s) * g.c_out + o) * l.kp + p / s]);
+        let offs: Vec<usize> = (0..l.kp * s).map(|p| (p / s) * r_len + l.offset(p % s)).collect();
+        (a, offs)
+    });
     let init = || Scratch::<T, 2>::take([l.kp * r_len, g.c_out * ld_y]);
     for_chunks(y, nb * ys, par, init, |ci, yc, scratch, gemm_par| {
         let [phases, wide] = scratch.parts();
@@ -317,11 +356,15 @@ pub fn forward<T: Float>(g: &Conv2dGeom, x: &[T], w: &[T], bias: Option<&[T]>, y
         let cols = imgs * plane;
         let b0 = ci * nb;
         split(g, &l, &x[b0 * xs..(b0 + imgs) * xs], imgs, phases, r_len);
-        for d in 0..l.shifts() {
-            let wd = MatRef::row_major(&wp[d * g.c_out * l.kp..(d + 1) * g.c_out * l.kp], g.c_out, l.kp);
-            let beta = if d == 0 { T::ZERO } else { T::ONE };
-            let c = MatMut::strided(&mut wide[..], g.c_out, cols, ld_y, 1);
-            gemm(T::ONE, wd, phase_view(phases, &l, r_len, l.offset(d), cols), beta, c, gemm_par);
+        if let (Some((a, offs)), Some(ph), Some(wide)) = (&fused, T::as_f32(phases), T::as_f32_mut(wide)) {
+            indirect_gemm(a, ph, offs, cols, wide, ld_y, gemm_par);
+        } else {
+            for d in 0..l.shifts() {
+                let wd = MatRef::row_major(&wp[d * g.c_out * l.kp..(d + 1) * g.c_out * l.kp], g.c_out, l.kp);
+                let beta = if d == 0 { T::ZERO } else { T::ONE };
+                let c = MatMut::strided(&mut wide[..], g.c_out, cols, ld_y, 1);
+                gemm(T::ONE, wd, phase_view(phases, &l, r_len, l.offset(d), cols), beta, c, gemm_par);
+            }
         }
         for t in 0..imgs {
             for o in 0..g.c_out {
@@ -349,12 +392,35 @@ pub fn backward_input<T: Float>(g: &Conv2dGeom, dy: &[T], w: &[T], dx: &mut [T],
         return;
     }
     let ChunkPlan { l, plane, hw: _, xs, ys, nb, par, wp, r_len, ld_y } = ChunkPlan::new(g, w, par);
-    let init = || Scratch::<T, 2>::take([l.kp * r_len, g.c_out * ld_y]);
+    // Fused (f32, AVX2): `dP[r, m] = Σ_{o, d} W'_d[o, r] · dY_wide[o, m − off_d]`, reduction
+    // step p = o·shifts + d. Each row of `dY_wide` gets `lead` zero columns in front (the
+    // largest offset), so every read lies inside its row or the zeros.
+    let lead = l.offset(l.shifts() - 1);
+    let ld_b = lead + ld_y;
+    let s = l.shifts();
+    let fused = fused_weights(&wp).map(|wp| {
+        let a = PackedA::new(l.kp, g.c_out * s, |r, p| wp[((p % s) * g.c_out + p / s) * l.kp + r]);
+        let offs: Vec<usize> = (0..g.c_out * s).map(|p| (p / s) * ld_b + lead - l.offset(p % s)).collect();
+        (a, offs)
+    });
+    let init = || Scratch::<T, 2>::take([l.kp * r_len, g.c_out * ld_b]);
     for_chunks(dx, nb * xs, par, init, |ci, dxc, scratch, gemm_par| {
         let [phases, wide] = scratch.parts();
         let imgs = dxc.len() / xs;
         let cols = imgs * plane;
         let b0 = ci * nb;
+        if let Some((a, offs)) = &fused {
+            widen(&l, g.c_out, &dy[b0 * ys..(b0 + imgs) * ys], imgs, &mut wide[lead..], ld_b);
+            for row in wide.chunks_mut(ld_b) {
+                row[..lead].fill(T::ZERO);
+            }
+            // `fused` is only built for `T = f32`, so both views exist.
+            if let (Some(dp), Some(wide)) = (T::as_f32_mut(phases), T::as_f32(wide)) {
+                indirect_gemm(a, wide, offs, cols, dp, r_len, gemm_par);
+            }
+            merge(g, &l, phases, r_len, imgs, dxc);
+            return;
+        }
         widen(&l, g.c_out, &dy[b0 * ys..(b0 + imgs) * ys], imgs, wide, ld_y);
         let dym = MatRef::strided(&wide[..], g.c_out, cols, ld_y, 1);
         // Shift 0 overwrites columns [0, cols) of every row; the later shifts add into
@@ -371,4 +437,92 @@ pub fn backward_input<T: Float>(g: &Conv2dGeom, dy: &[T], w: &[T], dx: &mut [T],
         }
         merge(g, &l, phases, r_len, imgs, dxc);
     });
+}
+
+/// Weight-backward pass; same contract as [`super::conv2d_backward_weight`].
+///
+/// With the fused `f32` products ([`indirect::available`]) it runs on the phase planes:
+/// `dW'_d[o, (c, a, b)] = Σ_n dY_wide[o, n] · P[(c, a, b), n + off_d]` ([`indirect_dot`]; the
+/// thrown-away wide columns of `dY_wide` are zero), one partial per chunk of
+/// [`TARGET_COLS_SHIFTED_WEIGHT`] wide columns, the partials added in chunk order, then
+/// un-permuted into `dw`. Otherwise (`f64`, or no AVX2) it is the pixel-major im2col lowering
+/// of [`super::conv2d_backward_weight`].
+///
+/// # Panics
+/// If a slice length does not match `g`, `g.check()` fails, or `!supports(g)`.
+pub fn backward_weight<T: Float>(g: &Conv2dGeom, x: &[T], dy: &[T], dw: &mut [T], par: Par) {
+    check_supported("shifted::backward_weight", g, x.len(), dw.len(), dy.len());
+    let fused = T::as_f32(x).zip(T::as_f32(dy)).filter(|_| indirect::available());
+    let (Some((x, dy)), Some(dw)) = (fused, T::as_f32_mut(dw)) else {
+        return lowered_backward_weight(g, x, dy, dw, par);
+    };
+    if g.batch == 0 {
+        dw.fill(0.0);
+        return;
+    }
+    let l = Layout::new(g);
+    let (plane, hw, s) = (l.plane(), l.ho * l.wo, l.shifts());
+    let (xs, ys) = (g.c_in * g.h_in * g.w_in, g.c_out * hw);
+    let nb = images_per_chunk(plane, g.batch, TARGET_COLS_SHIFTED_WEIGHT);
+    let n_chunks = g.batch.div_ceil(nb);
+    let r_len = l.row_len(nb);
+    let ld = nb * plane + LD_PAD;
+    let q_len = l.kp * s;
+    let wl = g.c_out * q_len;
+    // Reduction step q = r·shifts + d reads phase row r at shift d.
+    let offs: Vec<usize> = (0..q_len).map(|q| (q / s) * r_len + l.offset(q % s)).collect();
+    let par = par.for_work(g.macs(), MIN_PAR_MACS);
+    let partial = |ci: usize, out: &mut [f32], scratch: &mut Scratch<f32, 2>, dot_par: Par| {
+        let [phases, wide] = scratch.parts();
+        let b0 = ci * nb;
+        let imgs = nb.min(g.batch - b0);
+        split(g, &l, &x[b0 * xs..(b0 + imgs) * xs], imgs, phases, r_len);
+        widen(&l, g.c_out, &dy[b0 * ys..(b0 + imgs) * ys], imgs, wide, ld);
+        indirect_dot(wide, g.c_out, ld, phases, &offs, imgs * plane, out, dot_par);
+    };
+    let init = || Scratch::<f32, 2>::take([l.kp * r_len, g.c_out * ld]);
+    // The permuted gradient `[c_out, kp·shifts]`: chunk 0 writes it, the others are added in
+    // chunk order (the same additions whatever runs in parallel).
+    let mut sum = Scratch::<f32, 1>::take([wl]);
+    let [sum] = sum.parts();
+    if n_chunks == 1 {
+        partial(0, sum, &mut init(), par);
+    } else if par == Par::Seq {
+        let mut s = init();
+        partial(0, sum, &mut s, Par::Seq);
+        let mut out = Scratch::<f32, 1>::take([wl]);
+        let [out] = out.parts();
+        for ci in 1..n_chunks {
+            partial(ci, out, &mut s, Par::Seq);
+            for (d, v) in sum.iter_mut().zip(out.iter()) {
+                *d += *v;
+            }
+        }
+    } else {
+        let mut partials = Scratch::<f32, 1>::take([(n_chunks - 1) * wl]);
+        let [partials] = partials.parts();
+        rayon::join(
+            || partial(0, sum, &mut init(), Par::Seq),
+            || {
+                partials
+                    .par_chunks_mut(wl)
+                    .enumerate()
+                    .with_min_len(tasks_min_len(n_chunks - 1))
+                    .for_each_init(init, |s, (ci, out)| partial(ci + 1, out, s, Par::Seq));
+            },
+        );
+        add_partials_in_order(sum, partials);
+    }
+    // dw[o, c, s_h·d_p + a, s_w·d_q + b] = sum[o, ((c·s_h + a)·s_w + b)·shifts + d].
+    for o in 0..g.c_out {
+        for c in 0..g.c_in {
+            for p in 0..g.k_h {
+                for q in 0..g.k_w {
+                    let (dp, a, dq, b) = (p / l.s_h, p % l.s_h, q / l.s_w, q % l.s_w);
+                    let r = (c * l.s_h + a) * l.s_w + b;
+                    dw[((o * g.c_in + c) * g.k_h + p) * g.k_w + q] = sum[o * q_len + r * s + dp * l.t_w + dq];
+                }
+            }
+        }
+    }
 }

@@ -1,0 +1,463 @@
+//! Indirect-row matrix product (`f32`): `C = A · B̃`, where row `p` of `B̃` is a contiguous
+//! run of one flat buffer starting at its own offset.
+//!
+//! For `A: [m, kk]`, a flat buffer `b`, offsets `row_off: [kk]` and `n` columns:
+//!
+//! `C[i, j] = Σ_{p < kk} A[i, p] · b[row_off[p] + j]`   (`i < m`, `j < n`; `C` overwritten)
+//!
+//! This is the fused form of the shifted-phase lowering ([`super::shifted`]): there, the
+//! reduction index `p` runs over (phase row, shift) pairs and `row_off[p]` is the phase row's
+//! start plus the shift's column offset, so the `t_h·t_w` products of the shifts become one
+//! product with a `t_h·t_w`-times longer reduction. Nothing is packed from `b` (rows are read
+//! in place, unit stride) and `C` is written once, instead of once per shift with `β = 1`
+//! and a packed copy of every shifted view.
+//!
+//! ## Kernel
+//! `A` is packed once per call ([`PackedA`]: `[ceil(m / MR)][kk][MR]`, rows past `m` zero).
+//! The AVX2 + FMA micro-kernel keeps an `MR × NR` = 4 × 24 tile of `C` in 12 `ymm`
+//! accumulators; each reduction step loads 3 vectors of `b` and broadcasts 4 values of `A`.
+//! Column tiles are the outer loop and row tiles the inner one, so the `b` rows of a column
+//! tile stay in L1 while all row tiles use them. The last column tile masks its loads and
+//! stores (`b` is never read past `row_off[p] + n`).
+//!
+//! ## Determinism
+//! Every element of `C` is one FMA chain `acc ← fma(A[i, p], b[row_off[p] + j], acc)` over
+//! `p = 0, 1, …, kk − 1` from `acc = 0`, wherever it lies in a tile. [`indirect_gemm_portable`]
+//! runs the same chains with `f32::mul_add` (the same correctly rounded operation), so the two
+//! agree bitwise (`kernels/tests/conv_sweep.rs` checks it); with [`Par::Rayon`] the row tiles
+//! are split over threads, which changes no bit either.
+
+use crate::Par;
+use rayon::prelude::*;
+
+/// Rows of the register tile.
+pub const MR: usize = 6;
+/// Columns of the register tile (3 vectors of 8 lanes).
+pub const NR: usize = 8 * NV;
+const NV: usize = 2;
+/// Multiply-adds below which [`indirect_gemm`] runs on the calling thread.
+pub const MIN_PAR_MACS: usize = 1 << 18;
+
+/// `A: [m, kk]` packed for the micro-kernel: `[ceil(m / MR)][kk][MR]`, rows past `m` zero.
+#[derive(Clone, Debug)]
+pub struct PackedA {
+    m: usize,
+    kk: usize,
+    data: Vec<f32>,
+}
+
+impl PackedA {
+    /// Packs `a(i, p)` for `i < m`, `p < kk`.
+    pub fn new(m: usize, kk: usize, a: impl Fn(usize, usize) -> f32) -> Self {
+        let tiles = m.div_ceil(MR);
+        let mut data = vec![0.0; tiles * kk * MR];
+        for (t, panel) in data.chunks_exact_mut(kk * MR).enumerate() {
+            for (p, step) in panel.chunks_exact_mut(MR).enumerate() {
+                for (ii, v) in step.iter_mut().enumerate() {
+                    let i = t * MR + ii;
+                    if i < m {
+                        *v = a(i, p);
+                    }
+                }
+            }
+        }
+        PackedA { m, kk, data }
+    }
+    /// Rows `m` of `A`.
+    pub fn rows(&self) -> usize {
+        self.m
+    }
+    /// Reduction length `kk`.
+    pub fn depth(&self) -> usize {
+        self.kk
+    }
+    fn get(&self, i: usize, p: usize) -> f32 {
+        self.data[((i / MR) * self.kk + p) * MR + i % MR]
+    }
+}
+
+/// `true` when this machine runs the SIMD kernel of [`indirect_gemm`] (x86-64 with AVX2 and
+/// FMA; detected once). Elsewhere [`indirect_gemm`] runs [`indirect_gemm_portable`].
+pub fn available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        avx2::available()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+fn check(a: &PackedA, b: &[f32], row_off: &[usize], n: usize, c: &[f32], ldc: usize) {
+    assert_eq!(row_off.len(), a.kk, "indirect_gemm: {} row offsets for a reduction of {}", row_off.len(), a.kk);
+    if a.m == 0 || n == 0 {
+        return;
+    }
+    assert!(ldc >= n, "indirect_gemm: row stride {ldc} of C is below its {n} columns");
+    assert!(c.len() >= (a.m - 1) * ldc + n, "indirect_gemm: C has {} elements, needs {}", c.len(), (a.m - 1) * ldc + n);
+    if let Some(&hi) = row_off.iter().max() {
+        assert!(hi + n <= b.len(), "indirect_gemm: row offset {hi} + {n} columns exceeds b ({} elements)", b.len());
+    }
+}
+
+/// `C[i, j] = Σ_p A[i, p] · b[row_off[p] + j]` for `i < a.rows()`, `j < n`, `C` row-major
+/// with row stride `ldc` (overwritten; elements between rows untouched). See the module docs.
+///
+/// # Panics
+/// If `row_off.len() != a.depth()`, a row of `b` would be read past its end, or `c` is too
+/// short for `a.rows()` rows of stride `ldc`.
+pub fn indirect_gemm(a: &PackedA, b: &[f32], row_off: &[usize], n: usize, c: &mut [f32], ldc: usize, par: Par) {
+    check(a, b, row_off, n, c, ldc);
+    if a.m == 0 || n == 0 {
+        return;
+    }
+    if !available() {
+        return indirect_gemm_portable(a, b, row_off, n, c, ldc);
+    }
+    let tiles = a.m.div_ceil(MR);
+    let run = |t0: usize, c_rows: &mut [f32]| {
+        let t1 = (t0 + c_rows.len().div_ceil(MR * ldc)).min(tiles);
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: AVX2 and FMA are available (checked above). `check` proved every `b` read
+        // (`row_off[p] + j`, `j < n`) in bounds; `c_rows` starts at row `t0·MR` of C and holds
+        // every element (row, j < n) of the tiles' valid rows, which are the only ones stored.
+        unsafe {
+            avx2::tiles(a, t0, t1, b.as_ptr(), row_off, n, c_rows.as_mut_ptr(), ldc)
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = (t0, t1, c_rows);
+    };
+    // Rows of C that the valid rows cover: the last row may stop at column n.
+    let c = &mut c[..(a.m - 1) * ldc + n];
+    if par.for_work(a.m * a.kk * n, MIN_PAR_MACS) == Par::Rayon && tiles > 1 {
+        let tiles_per_task = tiles.div_ceil(2 * rayon::current_num_threads()).max(1);
+        c.par_chunks_mut(tiles_per_task * MR * ldc).enumerate().for_each(|(k, rows)| run(k * tiles_per_task, rows));
+    } else {
+        run(0, c);
+    }
+}
+
+/// The same chains as [`indirect_gemm`] in plain loops (`f32::mul_add`): its oracle, bitwise.
+///
+/// # Panics
+/// As [`indirect_gemm`].
+pub fn indirect_gemm_portable(a: &PackedA, b: &[f32], row_off: &[usize], n: usize, c: &mut [f32], ldc: usize) {
+    check(a, b, row_off, n, c, ldc);
+    for i in 0..a.m {
+        for j in 0..n {
+            let mut acc = 0.0f32;
+            for (p, &off) in row_off.iter().enumerate() {
+                acc = a.get(i, p).mul_add(b[off + j], acc);
+            }
+            c[i * ldc + j] = acc;
+        }
+    }
+}
+
+/// Rows of `a` per tile of [`indirect_dot`].
+pub const DOT_MR: usize = 4;
+/// Offsets (`b` rows) per tile of [`indirect_dot`].
+pub const DOT_NQ: usize = 3;
+
+fn check_dot(a: &[f32], m: usize, lda: usize, b: &[f32], row_off: &[usize], n: usize, out: &[f32]) {
+    assert_eq!(
+        out.len(),
+        m * row_off.len(),
+        "indirect_dot: out has {} elements, expected {m} x {}",
+        out.len(),
+        row_off.len()
+    );
+    if m == 0 || n == 0 || row_off.is_empty() {
+        return;
+    }
+    assert!(
+        lda >= n && a.len() >= (m - 1) * lda + n,
+        "indirect_dot: a ({} elements) holds no {m} rows of {n} at stride {lda}",
+        a.len()
+    );
+    if let Some(&hi) = row_off.iter().max() {
+        assert!(hi + n <= b.len(), "indirect_dot: row offset {hi} + {n} columns exceeds b ({} elements)", b.len());
+    }
+}
+
+/// `out[i, q] = Σ_{j < n} a[i·lda + j] · b[row_off[q] + j]` (`out: [m, row_off.len()]`,
+/// overwritten): the weight-gradient product of the shifted lowering, whose reduction runs
+/// along the rows of both operands.
+///
+/// Each element is accumulated in 8 lanes (lane `l` takes `j ≡ l mod 8` in increasing `j`,
+/// one FMA chain from 0; lanes past `n` in the last group add `0·0`), then the lanes are
+/// summed as `((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7))`. [`indirect_dot_portable`]
+/// does exactly this, so the two agree bitwise. With [`Par::Rayon`] the row tiles are split
+/// over threads, which changes no bit.
+///
+/// # Panics
+/// If `out.len() != m·row_off.len()`, or a row of `a` or `b` would be read past its end.
+#[allow(clippy::too_many_arguments)]
+pub fn indirect_dot(
+    a: &[f32],
+    m: usize,
+    lda: usize,
+    b: &[f32],
+    row_off: &[usize],
+    n: usize,
+    out: &mut [f32],
+    par: Par,
+) {
+    check_dot(a, m, lda, b, row_off, n, out);
+    let q_len = row_off.len();
+    if m == 0 || q_len == 0 {
+        return;
+    }
+    if n == 0 {
+        out.fill(0.0);
+        return;
+    }
+    if !available() {
+        return indirect_dot_portable(a, m, lda, b, row_off, n, out);
+    }
+    let tiles = m.div_ceil(DOT_MR);
+    let run = |t0: usize, rows: &mut [f32]| {
+        let t1 = (t0 + rows.len().div_ceil(DOT_MR * q_len)).min(tiles);
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: AVX2 and FMA are available (checked above); `check_dot` proved every read of
+        // `a` (rows < m, columns < n) and `b` (`row_off[q] + j`, `j < n`) in bounds; `rows`
+        // starts at row `t0·DOT_MR` of `out` and holds every row of tiles `t0..t1`.
+        unsafe {
+            avx2::dot_tiles(a.as_ptr(), m, lda, b.as_ptr(), row_off, n, rows.as_mut_ptr(), t0, t1)
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = (t0, t1, rows);
+    };
+    if par.for_work(m * q_len * n, MIN_PAR_MACS) == Par::Rayon && tiles > 1 {
+        let tiles_per_task = tiles.div_ceil(2 * rayon::current_num_threads()).max(1);
+        out.par_chunks_mut(tiles_per_task * DOT_MR * q_len)
+            .enumerate()
+            .for_each(|(k, rows)| run(k * tiles_per_task, rows));
+    } else {
+        run(0, out);
+    }
+}
+
+/// The arithmetic of [`indirect_dot`] in plain loops (`f32::mul_add`): its oracle, bitwise.
+///
+/// # Panics
+/// As [`indirect_dot`].
+pub fn indirect_dot_portable(a: &[f32], m: usize, lda: usize, b: &[f32], row_off: &[usize], n: usize, out: &mut [f32]) {
+    check_dot(a, m, lda, b, row_off, n, out);
+    let q_len = row_off.len();
+    for i in 0..m {
+        for (q, &off) in row_off.iter().enumerate() {
+            let mut lanes = [0.0f32; 8];
+            for j0 in (0..n).step_by(8) {
+                for (l, acc) in lanes.iter_mut().enumerate() {
+                    let j = j0 + l;
+                    let (x, y) = if j < n { (a[i * lda + j], b[off + j]) } else { (0.0, 0.0) };
+                    *acc = x.mul_add(y, *acc);
+                }
+            }
+            out[i * q_len + q] = lane_sum(lanes);
+        }
+    }
+}
+
+/// `((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7))`: the lane order of [`indirect_dot`].
+fn lane_sum(l: [f32; 8]) -> f32 {
+    ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]))
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{PackedA, DOT_MR, DOT_NQ, MR, NR, NV};
+    use std::arch::x86_64::*;
+    use std::sync::OnceLock;
+
+    pub fn available() -> bool {
+        static AVAILABLE: OnceLock<bool> = OnceLock::new();
+        *AVAILABLE.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
+    }
+
+    /// Row tiles `t0..t1` of C, every column tile. `c` points at row `t0·MR` of C.
+    ///
+    /// # Safety
+    /// AVX2 and FMA must be available; `b[row_off[p] + j]` must be readable for every `p` and
+    /// `j < n`; `c + (i − t0·MR)·ldc + j` writable for every valid row `i` of the tiles and
+    /// `j < n`.
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn tiles(
+        a: &PackedA,
+        t0: usize,
+        t1: usize,
+        b: *const f32,
+        row_off: &[usize],
+        n: usize,
+        c: *mut f32,
+        ldc: usize,
+    ) {
+        for j0 in (0..n).step_by(NR) {
+            let nr = NR.min(n - j0);
+            for t in t0..t1 {
+                let mr = MR.min(a.m - t * MR);
+                let panel = a.data[t * a.kk * MR..(t + 1) * a.kk * MR].as_ptr();
+                // SAFETY: forwarded; the tile's C corner is row (t − t0)·MR, column j0.
+                unsafe {
+                    let ct = c.add((t - t0) * MR * ldc + j0);
+                    if nr == NR {
+                        tile::<false>(a.kk, panel, b.add(j0), row_off, nr, ct, ldc, mr);
+                    } else {
+                        tile::<true>(a.kk, panel, b.add(j0), row_off, nr, ct, ldc, mr);
+                    }
+                }
+            }
+        }
+    }
+
+    /// One `MR × NR` tile (`nr` valid columns, `mr` valid rows): the chains of the module docs.
+    ///
+    /// # Safety
+    /// As [`tiles`] for this tile; `MASKED` must be set when `nr < NR`.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile<const MASKED: bool>(
+        kk: usize,
+        panel: *const f32,
+        b: *const f32,
+        row_off: &[usize],
+        nr: usize,
+        c: *mut f32,
+        ldc: usize,
+        mr: usize,
+    ) {
+        let mut masks = [_mm256_set1_epi32(-1); NV];
+        if MASKED {
+            for (v, mk) in masks.iter_mut().enumerate() {
+                let lanes = nr.saturating_sub(8 * v).min(8) as i32;
+                let idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+                *mk = _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes), idx);
+            }
+        }
+        let mut acc = [_mm256_setzero_ps(); NV * MR];
+        for (p, &off) in row_off.iter().enumerate().take(kk) {
+            // SAFETY: lanes j < nr of row p are readable (masked lanes are not read); the
+            // panel holds MR values per step.
+            unsafe {
+                let bp = b.add(off);
+                let mut bv = [_mm256_setzero_ps(); NV];
+                for (v, x) in bv.iter_mut().enumerate() {
+                    *x = if MASKED {
+                        _mm256_maskload_ps(bp.add(8 * v), masks[v])
+                    } else {
+                        _mm256_loadu_ps(bp.add(8 * v))
+                    };
+                }
+                let ap = panel.add(p * MR);
+                for r in 0..MR {
+                    let av = _mm256_broadcast_ss(&*ap.add(r));
+                    for v in 0..NV {
+                        acc[NV * r + v] = _mm256_fmadd_ps(av, bv[v], acc[NV * r + v]);
+                    }
+                }
+            }
+        }
+        for r in 0..mr {
+            for v in 0..NV {
+                // SAFETY: row r < mr, lanes j < nr of C are writable (masked lanes untouched).
+                unsafe {
+                    let ptr = c.add(r * ldc + 8 * v);
+                    if MASKED {
+                        _mm256_maskstore_ps(ptr, masks[v], acc[NV * r + v]);
+                    } else {
+                        _mm256_storeu_ps(ptr, acc[NV * r + v]);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Row tiles `t0..t1` of [`super::indirect_dot`]; `out` points at row `t0·DOT_MR`.
+    ///
+    /// # Safety
+    /// AVX2 and FMA must be available; rows `< m` of `a` (stride `lda`) and runs
+    /// `b[row_off[q]..][..n]` readable for `j < n`; rows `t0·DOT_MR..min(t1·DOT_MR, m)` of `out`
+    /// (`row_off.len()` each) writable from `out`.
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn dot_tiles(
+        a: *const f32,
+        m: usize,
+        lda: usize,
+        b: *const f32,
+        row_off: &[usize],
+        n: usize,
+        out: *mut f32,
+        t0: usize,
+        t1: usize,
+    ) {
+        let q_len = row_off.len();
+        let (n8, tail) = (n - n % 8, n % 8);
+        let tail_mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(tail as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        for t in t0..t1 {
+            let mr = DOT_MR.min(m - t * DOT_MR);
+            let mut rows = [a; DOT_MR];
+            for (r, row) in rows.iter_mut().enumerate() {
+                // SAFETY: row min(t·DOT_MR + r, m − 1) < m of `a`.
+                *row = unsafe { a.add((t * DOT_MR + r.min(mr - 1)) * lda) };
+            }
+            for q0 in (0..q_len).step_by(DOT_NQ) {
+                let nq = DOT_NQ.min(q_len - q0);
+                let mut qs = [b; DOT_NQ];
+                for (k, qp) in qs.iter_mut().enumerate() {
+                    // SAFETY: offset q0 + min(k, nq − 1) < q_len is in bounds of `b`.
+                    *qp = unsafe { b.add(row_off[q0 + k.min(nq - 1)]) };
+                }
+                let mut acc = [_mm256_setzero_ps(); DOT_MR * DOT_NQ];
+                let mut j = 0;
+                while j < n8 {
+                    // SAFETY: columns j..j+8 ≤ n of every row read.
+                    unsafe {
+                        let mut bv = [_mm256_setzero_ps(); DOT_NQ];
+                        for (k, v) in bv.iter_mut().enumerate() {
+                            *v = _mm256_loadu_ps(qs[k].add(j));
+                        }
+                        for r in 0..DOT_MR {
+                            let av = _mm256_loadu_ps(rows[r].add(j));
+                            for k in 0..DOT_NQ {
+                                acc[r * DOT_NQ + k] = _mm256_fmadd_ps(av, bv[k], acc[r * DOT_NQ + k]);
+                            }
+                        }
+                    }
+                    j += 8;
+                }
+                if tail > 0 {
+                    // SAFETY: only lanes j < n are read (masked).
+                    unsafe {
+                        let mut bv = [_mm256_setzero_ps(); DOT_NQ];
+                        for (k, v) in bv.iter_mut().enumerate() {
+                            *v = _mm256_maskload_ps(qs[k].add(n8), tail_mask);
+                        }
+                        for r in 0..DOT_MR {
+                            let av = _mm256_maskload_ps(rows[r].add(n8), tail_mask);
+                            for k in 0..DOT_NQ {
+                                acc[r * DOT_NQ + k] = _mm256_fmadd_ps(av, bv[k], acc[r * DOT_NQ + k]);
+                            }
+                        }
+                    }
+                }
+                for r in 0..mr {
+                    for k in 0..nq {
+                        let v = acc[r * DOT_NQ + k];
+                        // (l0..l3) + (l4..l7), then (0+2, 1+3), then (02 + 13): the lane order
+                        // of `super::lane_sum`.
+                        let s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+                        let s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+                        let s1 = _mm_add_ss(s2, _mm_shuffle_ps::<0b01>(s2, s2));
+                        // SAFETY: row t·DOT_MR + r < m, column q0 + k < q_len of `out`.
+                        unsafe { *out.add(((t - t0) * DOT_MR + r) * q_len + q0 + k) = _mm_cvtss_f32(s1) };
+                    }
+                }
+            }
+        }
+    }
+}
