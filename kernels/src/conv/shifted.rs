@@ -180,34 +180,96 @@ fn permute_weights<T: Float>(g: &Conv2dGeom, l: &Layout, w: &[T]) -> Vec<T> {
     out
 }
 
+/// For `s_w = 2`: the column phases `(b_even, b_odd)` when each holds one parity of every
+/// input row in full (`v0 = 0` and `v0 = 1`, `w_in / 2` columns each, `w_in` even), so that
+/// [`split`] and [`merge`] can (de)interleave a row in one pass instead of two strided ones.
+fn column_pair(g: &Conv2dGeom, cols: &[(usize, usize, usize)]) -> Option<(usize, usize)> {
+    if cols.len() != 2 || !g.w_in.is_multiple_of(2) {
+        return None;
+    }
+    let half = g.w_in / 2;
+    let full = |b: usize, v0: usize| cols[b].0 < cols[b].1 && cols[b].1 - cols[b].0 == half && cols[b].2 == v0;
+    if full(0, 0) && full(1, 1) {
+        Some((0, 1))
+    } else if full(1, 0) && full(0, 1) {
+        Some((1, 0))
+    } else {
+        None
+    }
+}
+
 /// Writes the phase planes of `imgs` images `x: [imgs, c_in, h_in, w_in]` into `phases`
 /// (row stride `r_len`), and zeroes each row from column `imgs·hp·wp` to `r_len`.
+///
+/// `x` is read once, in memory order (image, channel, row): each input row `u` belongs to
+/// phase row `up = (u + pad_h) / s_h` of the phases `a = (u + pad_h) mod s_h`, `b < s_w`, and
+/// is copied to each of them while it is in L1. The padding of every phase plane (its rows
+/// outside the valid range, the columns outside it) is zeroed as the rows are written.
 fn split<T: Float>(g: &Conv2dGeom, l: &Layout, x: &[T], imgs: usize, phases: &mut [T], r_len: usize) {
     let (plane, xs, xplane) = (l.plane(), g.c_in * g.h_in * g.w_in, g.h_in * g.w_in);
-    for c in 0..g.c_in {
-        for a in 0..l.s_h {
-            let (u_lo, u_hi) = valid_range(l.hp, l.s_h, a, g.pad_h, g.h_in);
-            for b in 0..l.s_w {
-                let (v_lo, v_hi) = valid_range(l.wp, l.s_w, b, g.pad_w, g.w_in);
-                let row = &mut phases[((c * l.s_h + a) * l.s_w + b) * r_len..][..r_len];
-                for t in 0..imgs {
-                    let x_c = &x[t * xs + c * xplane..t * xs + (c + 1) * xplane];
-                    let ph = &mut row[t * plane..(t + 1) * plane];
-                    for (up, dst) in ph.chunks_exact_mut(l.wp).enumerate() {
-                        if up < u_lo || up >= u_hi || v_lo >= v_hi {
-                            dst.fill(T::ZERO);
-                            continue;
-                        }
-                        let u = up * l.s_h + a - g.pad_h;
-                        dst[..v_lo].fill(T::ZERO);
-                        dst[v_hi..].fill(T::ZERO);
-                        let v0 = v_lo * l.s_w + b - g.pad_w;
-                        copy_strided(&mut dst[v_lo..v_hi], &x_c[u * g.w_in + v0..(u + 1) * g.w_in], l.s_w);
-                    }
+    // Per column phase b: its valid phase columns and the first input column they read.
+    let cols: Vec<(usize, usize, usize)> = (0..l.s_w)
+        .map(|b| {
+            let (v_lo, v_hi) = valid_range(l.wp, l.s_w, b, g.pad_w, g.w_in);
+            (v_lo, v_hi, (v_lo * l.s_w + b).saturating_sub(g.pad_w))
+        })
+        .collect();
+    let pair = column_pair(g, &cols);
+    for t in 0..imgs {
+        for c in 0..g.c_in {
+            let x_c = &x[t * xs + c * xplane..t * xs + (c + 1) * xplane];
+            // Phase rows that no input row fills: zero.
+            for a in 0..l.s_h {
+                let (u_lo, u_hi) = valid_range(l.hp, l.s_h, a, g.pad_h, g.h_in);
+                for b in 0..l.s_w {
+                    let row = ((c * l.s_h + a) * l.s_w + b) * r_len + t * plane;
+                    let ph = &mut phases[row..row + plane];
+                    ph[..u_lo * l.wp].fill(T::ZERO);
+                    ph[u_hi.max(u_lo) * l.wp..].fill(T::ZERO);
                 }
-                row[imgs * plane..].fill(T::ZERO);
+            }
+            for (u, src) in x_c.chunks_exact(g.w_in).enumerate() {
+                let (up, a) = ((u + g.pad_h) / l.s_h, (u + g.pad_h) % l.s_h);
+                if up >= l.hp {
+                    continue;
+                }
+                let base = (c * l.s_h + a) * l.s_w * r_len + t * plane + up * l.wp;
+                if let Some((be, bo)) = pair {
+                    // Both column phases at once: even input columns to `be`, odd to `bo`.
+                    let (lo, hi) = (base + be * r_len, base + bo * r_len);
+                    let (first, second) = phases.split_at_mut(lo.max(hi));
+                    let (ev_row, od_row) = if lo < hi {
+                        (&mut first[lo..lo + l.wp], &mut second[..l.wp])
+                    } else {
+                        (&mut second[..l.wp], &mut first[hi..hi + l.wp])
+                    };
+                    let (ev_lo, od_lo) = (cols[be].0, cols[bo].0);
+                    ev_row[..ev_lo].fill(T::ZERO);
+                    ev_row[cols[be].1..].fill(T::ZERO);
+                    od_row[..od_lo].fill(T::ZERO);
+                    od_row[cols[bo].1..].fill(T::ZERO);
+                    for ((pair, e), o) in src.chunks_exact(2).zip(&mut ev_row[ev_lo..]).zip(&mut od_row[od_lo..]) {
+                        *e = pair[0];
+                        *o = pair[1];
+                    }
+                    continue;
+                }
+                for (b, &(v_lo, v_hi, v0)) in cols.iter().enumerate() {
+                    let row = base + b * r_len;
+                    let dst = &mut phases[row..row + l.wp];
+                    if v_lo >= v_hi {
+                        dst.fill(T::ZERO);
+                        continue;
+                    }
+                    dst[..v_lo].fill(T::ZERO);
+                    dst[v_hi..].fill(T::ZERO);
+                    copy_strided(&mut dst[v_lo..v_hi], &src[v0..], l.s_w);
+                }
             }
         }
+    }
+    for row in phases.chunks_exact_mut(r_len).take(l.kp) {
+        row[imgs * plane..].fill(T::ZERO);
     }
 }
 
@@ -223,27 +285,40 @@ fn merge<T: Float>(g: &Conv2dGeom, l: &Layout, phases: &[T], r_len: usize, imgs:
     if rows_held != g.h_in || cols_held != g.w_in {
         dx.fill(T::ZERO);
     }
-    for c in 0..g.c_in {
-        for a in 0..l.s_h {
-            let (u_lo, u_hi) = valid_range(l.hp, l.s_h, a, g.pad_h, g.h_in);
-            for b in 0..l.s_w {
-                let (v_lo, v_hi) = valid_range(l.wp, l.s_w, b, g.pad_w, g.w_in);
-                if v_lo >= v_hi {
+    // `dx` is written once, in memory order (image, channel, row): row `u` takes its pixels
+    // from phase row `up = (u + pad_h) / s_h` of the phases `a = (u + pad_h) mod s_h`, `b < s_w`.
+    let cols: Vec<(usize, usize, usize)> = (0..l.s_w)
+        .map(|b| {
+            let (v_lo, v_hi) = valid_range(l.wp, l.s_w, b, g.pad_w, g.w_in);
+            (v_lo, v_hi, (v_lo * l.s_w + b).saturating_sub(g.pad_w))
+        })
+        .collect();
+    let pair = column_pair(g, &cols);
+    for t in 0..imgs {
+        for c in 0..g.c_in {
+            let x_c = &mut dx[t * xs + c * xplane..t * xs + (c + 1) * xplane];
+            for (u, dst) in x_c.chunks_exact_mut(g.w_in).enumerate() {
+                let (up, a) = ((u + g.pad_h) / l.s_h, (u + g.pad_h) % l.s_h);
+                if up >= l.hp {
                     continue;
                 }
-                let row = &phases[((c * l.s_h + a) * l.s_w + b) * r_len..][..r_len];
-                let v0 = v_lo * l.s_w + b - g.pad_w;
-                for t in 0..imgs {
-                    let x_c = &mut dx[t * xs + c * xplane..t * xs + (c + 1) * xplane];
-                    let ph = &row[t * plane..(t + 1) * plane];
-                    for up in u_lo..u_hi {
-                        let u = up * l.s_h + a - g.pad_h;
-                        scatter_strided(
-                            &mut x_c[u * g.w_in + v0..(u + 1) * g.w_in],
-                            &ph[up * l.wp + v_lo..up * l.wp + v_hi],
-                            l.s_w,
-                        );
+                let base = (c * l.s_h + a) * l.s_w * r_len + t * plane + up * l.wp;
+                if let Some((be, bo)) = pair {
+                    // Both column phases at once: `be` to the even columns, `bo` to the odd.
+                    let ev = &phases[base + be * r_len + cols[be].0..][..g.w_in / 2];
+                    let od = &phases[base + bo * r_len + cols[bo].0..][..g.w_in / 2];
+                    for ((pair, e), o) in dst.chunks_exact_mut(2).zip(ev).zip(od) {
+                        pair[0] = *e;
+                        pair[1] = *o;
                     }
+                    continue;
+                }
+                for (b, &(v_lo, v_hi, v0)) in cols.iter().enumerate() {
+                    if v_lo >= v_hi {
+                        continue;
+                    }
+                    let row = base + b * r_len;
+                    scatter_strided(&mut dst[v0..], &phases[row + v_lo..row + v_hi], l.s_w);
                 }
             }
         }
