@@ -1,7 +1,7 @@
 //! The indirect-row kernels of `detaux_kernels::conv::indirect` against their portable twins
 //! (bitwise: the same FMA chains) and against an `f64` direct sum, on odd sizes: rows that
-//! leave a partial register tile, columns that leave a masked tile or tail, overlapping row
-//! offsets, and both `Par` values.
+//! leave a partial register tile, reductions over several blocks of `KB` steps, columns that
+//! leave a masked tile or tail, overlapping row offsets, and both `Par` values.
 
 use detaux_kernels::conv::indirect::{self, PackedA};
 use detaux_kernels::Par;
@@ -27,7 +27,7 @@ fn offsets(rng: &mut ChaCha8Rng, count: usize, len: usize, n: usize) -> Vec<usiz
 fn indirect_gemm_matches_portable_bitwise_and_f64_sum() {
     let mut rng = ChaCha8Rng::seed_from_u64(11);
     for &m in &[1usize, 5, 6, 7, 13, 32] {
-        for &kk in &[1usize, 3, 17, 48] {
+        for &kk in &[1usize, 3, 17, 48, 300] {
             for &n in &[1usize, 7, 8, 15, 16, 17, 40, 301] {
                 let len = n + 57;
                 let b = rand_vec(&mut rng, len);

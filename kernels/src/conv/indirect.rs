@@ -16,12 +16,14 @@
 //! `A` is packed once per call ([`PackedA`]: `[ceil(m / MR)][kk][MR]`, rows past `m` zero).
 //! The AVX2 + FMA micro-kernel keeps an `MR × NR` = 4 × 24 tile of `C` in 12 `ymm`
 //! accumulators; each reduction step loads 3 vectors of `b` and broadcasts 4 values of `A`.
-//! Column tiles are the outer loop and row tiles the inner one, so the `b` rows of a column
-//! tile stay in L1 while all row tiles use them. The last column tile masks its loads and
-//! stores (`b` is never read past `row_off[p] + n`).
+//! Column tiles are the outer loop, then blocks of [`KB`] reduction steps, then row tiles,
+//! so the `b` runs of a column tile and block stay in L1 while all row tiles use them (a
+//! tile's chains are stored in `C` between blocks and picked up again). The last column
+//! tile masks its loads and stores (`b` is never read past `row_off[p] + n`).
 //!
 //! ## Determinism
-//! Every element of `C` is one FMA chain `acc ← fma(A[i, p], b[row_off[p] + j], acc)` over
+//! Every element of `C` is one FMA chain (stored and reloaded between blocks, which rounds
+//! nothing) `acc ← fma(A[i, p], b[row_off[p] + j], acc)` over
 //! `p = 0, 1, …, kk − 1` from `acc = 0`, wherever it lies in a tile. [`indirect_gemm_portable`]
 //! runs the same chains with `f32::mul_add` (the same correctly rounded operation), so the two
 //! agree bitwise (`kernels/tests/conv_sweep.rs` checks it); with [`Par::Rayon`] the row tiles
@@ -35,6 +37,13 @@ pub const MR: usize = 6;
 /// Columns of the register tile (3 vectors of 8 lanes).
 pub const NR: usize = 8 * NV;
 const NV: usize = 2;
+/// Reduction steps per pass over a column tile: the `b` runs of one block (`KB` runs of
+/// `NR` floats, a few cache lines each) stay in L1 while every row tile uses them. Between
+/// blocks a tile's chains are stored in `C` and reloaded, which rounds nothing (`f32` to
+/// `f32`), so the block size changes no bit. Stage-1 training step (`cargo bench --bench
+/// train_step -- 2t`, alternating binaries, Zen 3): 242 / 254 / 257 ms with 128 against
+/// 258 / 266 / 265 ms unblocked.
+pub const KB: usize = 128;
 /// Multiply-adds below which [`indirect_gemm`] runs on the calling thread.
 pub const MIN_PAR_MACS: usize = 1 << 18;
 
@@ -268,7 +277,7 @@ fn lane_sum(l: [f32; 8]) -> f32 {
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{PackedA, DOT_MR, DOT_NQ, MR, NR, NV};
+    use super::{PackedA, DOT_MR, DOT_NQ, KB, MR, NR, NV};
     use std::arch::x86_64::*;
     use std::sync::OnceLock;
 
@@ -297,16 +306,19 @@ mod avx2 {
     ) {
         for j0 in (0..n).step_by(NR) {
             let nr = NR.min(n - j0);
-            for t in t0..t1 {
-                let mr = MR.min(a.m - t * MR);
-                let panel = a.data[t * a.kk * MR..(t + 1) * a.kk * MR].as_ptr();
-                // SAFETY: forwarded; the tile's C corner is row (t − t0)·MR, column j0.
-                unsafe {
-                    let ct = c.add((t - t0) * MR * ldc + j0);
-                    if nr == NR {
-                        tile::<false>(a.kk, panel, b.add(j0), row_off, nr, ct, ldc, mr);
-                    } else {
-                        tile::<true>(a.kk, panel, b.add(j0), row_off, nr, ct, ldc, mr);
+            for k0 in (0..a.kk).step_by(KB) {
+                let offs = &row_off[k0..a.kk.min(k0 + KB)];
+                for t in t0..t1 {
+                    let mr = MR.min(a.m - t * MR);
+                    let panel = a.data[(t * a.kk + k0) * MR..(t + 1) * a.kk * MR].as_ptr();
+                    // SAFETY: forwarded; the tile's C corner is row (t − t0)·MR, column j0.
+                    unsafe {
+                        let ct = c.add((t - t0) * MR * ldc + j0);
+                        if nr == NR {
+                            tile::<false>(panel, b.add(j0), offs, nr, ct, ldc, mr, k0 == 0);
+                        } else {
+                            tile::<true>(panel, b.add(j0), offs, nr, ct, ldc, mr, k0 == 0);
+                        }
                     }
                 }
             }
@@ -321,7 +333,6 @@ mod avx2 {
     #[inline]
     #[allow(clippy::too_many_arguments)]
     unsafe fn tile<const MASKED: bool>(
-        kk: usize,
         panel: *const f32,
         b: *const f32,
         row_off: &[usize],
@@ -329,6 +340,7 @@ mod avx2 {
         c: *mut f32,
         ldc: usize,
         mr: usize,
+        first: bool,
     ) {
         let mut masks = [_mm256_set1_epi32(-1); NV];
         if MASKED {
@@ -339,7 +351,19 @@ mod avx2 {
             }
         }
         let mut acc = [_mm256_setzero_ps(); NV * MR];
-        for (p, &off) in row_off.iter().enumerate().take(kk) {
+        if !first {
+            // Continue the chains of the previous reduction block from their stored values.
+            for r in 0..mr {
+                for v in 0..NV {
+                    // SAFETY: row r < mr, lanes j < nr of C (masked lanes are not read).
+                    unsafe {
+                        let ptr = c.add(r * ldc + 8 * v);
+                        acc[NV * r + v] = if MASKED { _mm256_maskload_ps(ptr, masks[v]) } else { _mm256_loadu_ps(ptr) };
+                    }
+                }
+            }
+        }
+        for (p, &off) in row_off.iter().enumerate() {
             // SAFETY: lanes j < nr of row p are readable (masked lanes are not read); the
             // panel holds MR values per step.
             unsafe {

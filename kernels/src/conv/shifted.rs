@@ -44,8 +44,8 @@
 //! SimpleConv64 shapes (1 thread, each pass at batch 64 against im2col, noisy machine) the
 //! per-shift gemms win only for wide maps with many channels (the 32→32 layer at 16×16
 //! outputs and its transposed twin: forward ~+10 %, input-backward ~+5 %); the fused
-//! products also for the RGB layer at 32×32 outputs, but not at 8×8 outputs (27 % thrown-away
-//! columns). [`applies`] encodes that.
+//! products also for the RGB layer and down to 8×8 outputs, but not at 4×4 (56 %
+//! thrown-away columns). [`applies`] encodes that.
 //!
 //! ## Determinism
 //! Chunks hold whole images and their size is a function of the shape only
@@ -83,6 +83,11 @@ pub const MIN_C_IN: usize = 8;
 /// Below this output height or width [`applies`] keeps im2col: the thrown-away wide columns
 /// cost `hp·wp / (h_out·w_out) − 1` extra work (13 % at 16, 27 % at 8).
 pub const MIN_OUT: usize = 16;
+/// [`MIN_OUT`] where the fused products run: they also win at 8×8 outputs (27 % thrown-away
+/// columns). Stage-1 training step, `cargo bench --bench train_step -- 2t`, alternating
+/// binaries on a Zen 3 host: 259 / 252 / 246 ms with 8 against 289 / 272 / 264 ms with 16;
+/// in a second set 242 / 254 / 257 ms with 8 against 270 / 264 / 274 ms with 4.
+pub const MIN_OUT_FUSED: usize = 8;
 
 /// Whether the shifted lowering can run `g`: the kernel is a multiple of the stride on both
 /// axes (and `g.check()` passes).
@@ -91,14 +96,16 @@ pub fn supports(g: &Conv2dGeom) -> bool {
 }
 
 /// Whether [`super::conv2d_forward`] and the backward passes use the shifted lowering for `g`:
-/// [`supports`], at most [`MAX_SHIFTS`] shifts, outputs of at least [`MIN_OUT`] on each side,
+/// [`supports`], at most [`MAX_SHIFTS`] shifts, outputs of at least [`MIN_OUT`] on each side
+/// ([`MIN_OUT_FUSED`] where the fused products run),
 /// and at least [`MIN_C_IN`] input channels unless the fused products run
 /// ([`indirect::available`]). A function of the shape and the machine, never of the threads.
 pub fn applies(g: &Conv2dGeom) -> bool {
+    let fused = indirect::available();
     supports(g)
         && (g.k_h / g.stride_h) * (g.k_w / g.stride_w) <= MAX_SHIFTS
-        && (g.c_in >= MIN_C_IN || indirect::available())
-        && g.h_out().min(g.w_out()) >= MIN_OUT
+        && (g.c_in >= MIN_C_IN || fused)
+        && g.h_out().min(g.w_out()) >= if fused { MIN_OUT_FUSED } else { MIN_OUT }
 }
 
 fn check_supported(op: &str, g: &Conv2dGeom, x: usize, w: usize, y: usize) {
