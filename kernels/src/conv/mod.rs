@@ -576,14 +576,27 @@ fn lowered_backward_weight<T: Float>(g: &Conv2dGeom, x: &[T], dy: &[T], dw: &mut
         let colt = MatRef::strided(&col_t[..cols * ld_t], cols, kk, ld_t, 1);
         gemm(T::ONE, dym, colt, T::ZERO, MatMut::row_major(out, g.c_out, kk), gemm_par);
     };
+    sum_chunk_partials(dw, n_chunks, par, init, partial);
+}
+
+/// `dw = Σ_ci partial_ci` over `n_chunks` partial products, added in chunk order.
+/// `partial(ci, out, scratch, par)` overwrites `out` (`dw.len()` elements) with chunk `ci`'s
+/// product. Chunk 0 writes straight into `dw`; the others are added into it in chunk order:
+/// sequentially through one buffer, or computed in parallel (one scratch value per task, from
+/// `init`) into pooled buffers that [`add_partials_in_order`] adds afterwards (the same
+/// additions in the same order, so the same bits). A lone chunk gets `par` itself.
+fn sum_chunk_partials<T: Float, S: Send>(
+    dw: &mut [T],
+    n_chunks: usize,
+    par: Par,
+    init: impl Fn() -> S + Sync + Send,
+    partial: impl Fn(usize, &mut [T], &mut S, Par) + Sync + Send,
+) {
+    let wl = dw.len();
     if n_chunks == 1 {
         partial(0, dw, &mut init(), par);
         return;
     }
-    // Chunk 0 writes straight into `dw`; the others are added into it in chunk order:
-    // sequentially through one buffer, or in parallel into `partials` added afterwards (the
-    // same additions in the same order, so the same bits). The partial buffers are pooled
-    // scratch: each gemm overwrites its partial (β = 0), so nothing needs zeroing.
     if par == Par::Seq {
         let mut s = init();
         partial(0, dw, &mut s, Par::Seq);
@@ -599,10 +612,9 @@ fn lowered_backward_weight<T: Float>(g: &Conv2dGeom, x: &[T], dy: &[T], dw: &mut
     }
     let mut partials = Scratch::<T, 1>::take([(n_chunks - 1) * wl]);
     let [partials] = partials.parts();
+    let (init, partial) = (&init, &partial);
     rayon::join(
-        || {
-            partial(0, dw, &mut init(), Par::Seq);
-        },
+        || partial(0, dw, &mut init(), Par::Seq),
         || {
             partials
                 .par_chunks_mut(wl)

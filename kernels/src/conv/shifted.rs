@@ -60,13 +60,12 @@
 use super::im2col::{copy_strided, scatter_strided, valid_range};
 use super::indirect::{self, indirect_dot, indirect_gemm, PackedA};
 use super::{
-    add_channel_bias, add_partials_in_order, check_lens, for_chunks, images_per_chunk, lowered_backward_weight,
-    tasks_min_len, Conv2dGeom, LD_PAD, MIN_PAR_MACS,
+    add_channel_bias, check_lens, for_chunks, images_per_chunk, lowered_backward_weight, sum_chunk_partials,
+    Conv2dGeom, LD_PAD, MIN_PAR_MACS,
 };
 use crate::gemm::{gemm, MatMut, MatRef};
 use crate::scratch::Scratch;
 use crate::{Float, Par};
-use rayon::prelude::*;
 
 /// Wide output columns (`images · hp·wp`) aimed for per chunk of the forward and
 /// input-backward passes of the shifted lowering.
@@ -187,6 +186,17 @@ fn permute_weights<T: Float>(g: &Conv2dGeom, l: &Layout, w: &[T]) -> Vec<T> {
     out
 }
 
+/// Per column phase `b < s_w`: its valid phase columns `[v_lo, v_hi)` and the first input
+/// column `v0` they hold (column `v_lo + j` holds input column `v0 + j·s_w`).
+fn column_phases(g: &Conv2dGeom, l: &Layout) -> Vec<(usize, usize, usize)> {
+    (0..l.s_w)
+        .map(|b| {
+            let (v_lo, v_hi) = valid_range(l.wp, l.s_w, b, g.pad_w, g.w_in);
+            (v_lo, v_hi, (v_lo * l.s_w + b).saturating_sub(g.pad_w))
+        })
+        .collect()
+}
+
 /// For `s_w = 2`: the column phases `(b_even, b_odd)` when each holds one parity of every
 /// input row in full (`v0 = 0` and `v0 = 1`, `w_in / 2` columns each, `w_in` even), so that
 /// [`split`] and [`merge`] can (de)interleave a row in one pass instead of two strided ones.
@@ -214,13 +224,7 @@ fn column_pair(g: &Conv2dGeom, cols: &[(usize, usize, usize)]) -> Option<(usize,
 /// outside the valid range, the columns outside it) is zeroed as the rows are written.
 fn split<T: Float>(g: &Conv2dGeom, l: &Layout, x: &[T], imgs: usize, phases: &mut [T], r_len: usize) {
     let (plane, xs, xplane) = (l.plane(), g.c_in * g.h_in * g.w_in, g.h_in * g.w_in);
-    // Per column phase b: its valid phase columns and the first input column they read.
-    let cols: Vec<(usize, usize, usize)> = (0..l.s_w)
-        .map(|b| {
-            let (v_lo, v_hi) = valid_range(l.wp, l.s_w, b, g.pad_w, g.w_in);
-            (v_lo, v_hi, (v_lo * l.s_w + b).saturating_sub(g.pad_w))
-        })
-        .collect();
+    let cols = column_phases(g, l);
     let pair = column_pair(g, &cols);
     for t in 0..imgs {
         for c in 0..g.c_in {
@@ -294,12 +298,7 @@ fn merge<T: Float>(g: &Conv2dGeom, l: &Layout, phases: &[T], r_len: usize, imgs:
     }
     // `dx` is written once, in memory order (image, channel, row): row `u` takes its pixels
     // from phase row `up = (u + pad_h) / s_h` of the phases `a = (u + pad_h) mod s_h`, `b < s_w`.
-    let cols: Vec<(usize, usize, usize)> = (0..l.s_w)
-        .map(|b| {
-            let (v_lo, v_hi) = valid_range(l.wp, l.s_w, b, g.pad_w, g.w_in);
-            (v_lo, v_hi, (v_lo * l.s_w + b).saturating_sub(g.pad_w))
-        })
-        .collect();
+    let cols = column_phases(g, l);
     let pair = column_pair(g, &cols);
     for t in 0..imgs {
         for c in 0..g.c_in {
@@ -563,38 +562,10 @@ pub fn backward_weight<T: Float>(g: &Conv2dGeom, x: &[T], dy: &[T], dw: &mut [T]
         indirect_dot(wide, g.c_out, ld, phases, &offs, imgs * plane, out, dot_par);
     };
     let init = || Scratch::<f32, 2>::take([l.kp * r_len, g.c_out * ld]);
-    // The permuted gradient `[c_out, kp·shifts]`: chunk 0 writes it, the others are added in
-    // chunk order (the same additions whatever runs in parallel).
+    // The permuted gradient `[c_out, kp·shifts]`, the chunks' partials added in chunk order.
     let mut sum = Scratch::<f32, 1>::take([wl]);
     let [sum] = sum.parts();
-    if n_chunks == 1 {
-        partial(0, sum, &mut init(), par);
-    } else if par == Par::Seq {
-        let mut s = init();
-        partial(0, sum, &mut s, Par::Seq);
-        let mut out = Scratch::<f32, 1>::take([wl]);
-        let [out] = out.parts();
-        for ci in 1..n_chunks {
-            partial(ci, out, &mut s, Par::Seq);
-            for (d, v) in sum.iter_mut().zip(out.iter()) {
-                *d += *v;
-            }
-        }
-    } else {
-        let mut partials = Scratch::<f32, 1>::take([(n_chunks - 1) * wl]);
-        let [partials] = partials.parts();
-        rayon::join(
-            || partial(0, sum, &mut init(), Par::Seq),
-            || {
-                partials
-                    .par_chunks_mut(wl)
-                    .enumerate()
-                    .with_min_len(tasks_min_len(n_chunks - 1))
-                    .for_each_init(init, |s, (ci, out)| partial(ci + 1, out, s, Par::Seq));
-            },
-        );
-        add_partials_in_order(sum, partials);
-    }
+    sum_chunk_partials(sum, n_chunks, par, init, partial);
     // dw[o, c, s_h·d_p + a, s_w·d_q + b] = sum[o, ((c·s_h + a)·s_w + b)·shifts + d].
     for o in 0..g.c_out {
         for c in 0..g.c_in {
