@@ -125,8 +125,10 @@ pub fn indirect_gemm(a: &PackedA, b: &[f32], row_off: &[usize], n: usize, c: &mu
         return indirect_gemm_portable(a, b, row_off, n, c, ldc);
     }
     let tiles = a.m.div_ceil(MR);
-    let run = |t0: usize, c_rows: &mut [f32]| {
-        let t1 = (t0 + c_rows.len().div_ceil(MR * ldc)).min(tiles);
+    // Rows of C that the valid rows cover: the last row may stop at column n.
+    let c = &mut c[..(a.m - 1) * ldc + n];
+    let parallel = par.for_work(a.m * a.kk * n, MIN_PAR_MACS) == Par::Rayon;
+    for_row_tiles(c, MR * ldc, tiles, parallel, |t0, t1, c_rows| {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: AVX2 and FMA are available (checked above). `check` proved every `b` read
         // (`row_off[p] + j`, `j < n`) in bounds; `c_rows` starts at row `t0·MR` of C and holds
@@ -136,14 +138,26 @@ pub fn indirect_gemm(a: &PackedA, b: &[f32], row_off: &[usize], n: usize, c: &mu
         };
         #[cfg(not(target_arch = "x86_64"))]
         let _ = (t0, t1, c_rows);
-    };
-    // Rows of C that the valid rows cover: the last row may stop at column n.
-    let c = &mut c[..(a.m - 1) * ldc + n];
-    if par.for_work(a.m * a.kk * n, MIN_PAR_MACS) == Par::Rayon && tiles > 1 {
+    });
+}
+
+/// Runs `f(t0, t1, rows)` over the row tiles `0..tiles` of `out` (`tile_len` elements per
+/// tile, the last tile possibly shorter): once over all of them, or with `parallel` (and more
+/// than one tile) over about two contiguous groups of tiles per rayon thread, `rows` starting
+/// at tile `t0`. Each tile is computed the same way in either case (scheduling only).
+fn for_row_tiles(
+    out: &mut [f32],
+    tile_len: usize,
+    tiles: usize,
+    parallel: bool,
+    f: impl Fn(usize, usize, &mut [f32]) + Sync,
+) {
+    let run = |t0: usize, rows: &mut [f32]| f(t0, (t0 + rows.len().div_ceil(tile_len)).min(tiles), rows);
+    if parallel && tiles > 1 {
         let tiles_per_task = tiles.div_ceil(2 * rayon::current_num_threads()).max(1);
-        c.par_chunks_mut(tiles_per_task * MR * ldc).enumerate().for_each(|(k, rows)| run(k * tiles_per_task, rows));
+        out.par_chunks_mut(tiles_per_task * tile_len).enumerate().for_each(|(k, rows)| run(k * tiles_per_task, rows));
     } else {
-        run(0, c);
+        run(0, out);
     }
 }
 
@@ -226,8 +240,8 @@ pub fn indirect_dot(
         return indirect_dot_portable(a, m, lda, b, row_off, n, out);
     }
     let tiles = m.div_ceil(DOT_MR);
-    let run = |t0: usize, rows: &mut [f32]| {
-        let t1 = (t0 + rows.len().div_ceil(DOT_MR * q_len)).min(tiles);
+    let parallel = par.for_work(m * q_len * n, MIN_PAR_MACS) == Par::Rayon;
+    for_row_tiles(out, DOT_MR * q_len, tiles, parallel, |t0, t1, rows| {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: AVX2 and FMA are available (checked above); `check_dot` proved every read of
         // `a` (rows < m, columns < n) and `b` (`row_off[q] + j`, `j < n`) in bounds; `rows`
@@ -237,15 +251,7 @@ pub fn indirect_dot(
         };
         #[cfg(not(target_arch = "x86_64"))]
         let _ = (t0, t1, rows);
-    };
-    if par.for_work(m * q_len * n, MIN_PAR_MACS) == Par::Rayon && tiles > 1 {
-        let tiles_per_task = tiles.div_ceil(2 * rayon::current_num_threads()).max(1);
-        out.par_chunks_mut(tiles_per_task * DOT_MR * q_len)
-            .enumerate()
-            .for_each(|(k, rows)| run(k * tiles_per_task, rows));
-    } else {
-        run(0, out);
-    }
+    });
 }
 
 /// The arithmetic of [`indirect_dot`] in plain loops (`f32::mul_add`): its oracle, bitwise.

@@ -51,9 +51,10 @@
 //! Chunks hold whole images and their size is a function of the shape only
 //! ([`TARGET_COLS_SHIFTED`], [`TARGET_COLS_SHIFTED_WEIGHT`]); forward and input-backward
 //! chunks write disjoint images, weight-backward chunks one partial each, added in chunk
-//! order. A fused product is a fixed FMA chain per element ([`mod@indirect`]). Each output element is a fixed
-//! sequence of gemm dot products (one per shift, accumulated with `β = 1` in shift order). The
-//! gemms may split over rows/columns of `C`, which never changes a result ([`crate::gemm`]).
+//! order. With the fused products each output element is one fixed FMA chain
+//! ([`mod@indirect`]); otherwise a fixed sequence of gemm dot products (one per shift,
+//! accumulated with `β = 1` in shift order), and the gemms may split over rows/columns of
+//! `C`, which never changes a result ([`crate::gemm`]).
 //! Every scratch element that a gemm reads is written for the current chunk (phase tails are
 //! zeroed), so nothing depends on which chunks a task ran before.
 
@@ -479,10 +480,10 @@ pub fn backward_input<T: Float>(g: &Conv2dGeom, dy: &[T], w: &[T], dx: &mut [T],
     let lead = l.offset(l.shifts() - 1);
     let ld_b = lead + ld_y;
     let s = l.shifts();
-    let fused = fused_weights(&wp).map(|wp| {
+    let fused = fused_weights(&wp).zip(T::as_f32(dy)).map(|(wp, dy)| {
         let a = PackedA::new(l.kp, g.c_out * s, |r, p| wp[((p % s) * g.c_out + p / s) * l.kp + r]);
         let offs: Vec<usize> = (0..g.c_out * s).map(|p| (p / s) * ld_b + lead - l.offset(p % s)).collect();
-        (a, offs)
+        (a, offs, dy)
     });
     let init = || Scratch::<T, 2>::take([l.kp * r_len, g.c_out * ld_b]);
     for_chunks(dx, nb * xs, par, init, |ci, dxc, scratch, gemm_par| {
@@ -490,16 +491,15 @@ pub fn backward_input<T: Float>(g: &Conv2dGeom, dy: &[T], w: &[T], dx: &mut [T],
         let imgs = dxc.len() / xs;
         let cols = imgs * plane;
         let b0 = ci * nb;
-        if let Some((a, offs)) = &fused {
+        if let (Some((a, offs, dy)), Some(dp), Some(wide), Some(dxc)) =
+            (&fused, T::as_f32_mut(phases), T::as_f32_mut(wide), T::as_f32_mut(dxc))
+        {
             widen(&l, g.c_out, &dy[b0 * ys..(b0 + imgs) * ys], imgs, &mut wide[lead..], ld_b);
             for row in wide.chunks_mut(ld_b) {
-                row[..lead].fill(T::ZERO);
+                row[..lead].fill(0.0);
             }
-            // `fused` is only built for `T = f32`, so both views exist.
-            if let (Some(dp), Some(wide)) = (T::as_f32_mut(phases), T::as_f32(wide)) {
-                indirect_gemm(a, wide, offs, cols, dp, r_len, gemm_par);
-            }
-            merge(g, &l, phases, r_len, imgs, dxc);
+            indirect_gemm(a, wide, offs, cols, dp, r_len, gemm_par);
+            merge(g, &l, dp, r_len, imgs, dxc);
             return;
         }
         widen(&l, g.c_out, &dy[b0 * ys..(b0 + imgs) * ys], imgs, wide, ld_y);
