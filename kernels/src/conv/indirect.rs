@@ -14,8 +14,8 @@
 //!
 //! ## Kernel
 //! `A` is packed once per call ([`PackedA`]: `[ceil(m / MR)][kk][MR]`, rows past `m` zero).
-//! The AVX2 + FMA micro-kernel keeps an `MR × NR` = 4 × 24 tile of `C` in 12 `ymm`
-//! accumulators; each reduction step loads 3 vectors of `b` and broadcasts 4 values of `A`.
+//! The AVX2 + FMA micro-kernel keeps an `MR × NR` = 6 × 16 tile of `C` in 12 `ymm`
+//! accumulators; each reduction step loads 2 vectors of `b` and broadcasts 6 values of `A`.
 //! Column tiles are the outer loop, then blocks of [`KB`] reduction steps, then row tiles,
 //! so the `b` runs of a column tile and block stay in L1 while all row tiles use them (a
 //! tile's chains are stored in `C` between blocks and picked up again). The last column
@@ -34,7 +34,7 @@ use rayon::prelude::*;
 
 /// Rows of the register tile.
 pub const MR: usize = 6;
-/// Columns of the register tile (3 vectors of 8 lanes).
+/// Columns of the register tile (2 vectors of 8 lanes).
 pub const NR: usize = 8 * NV;
 const NV: usize = 2;
 /// Reduction steps per pass over a column tile: the `b` runs of one block (`KB` runs of
