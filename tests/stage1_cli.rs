@@ -1,5 +1,5 @@
-//! `detaux disentangle` end to end: outputs, stop-and-`--resume` equivalence at the file
-//! level, and one-line errors for bad flags and inputs.
+//! `detaux disentangle` end to end: outputs, stop-and-`--resume` and kill-and-`--resume`
+//! equivalence at the file level, and one-line errors for bad flags and inputs.
 #![cfg(feature = "cli")]
 
 use detaux::io::{read_npy, NpyData};
@@ -88,6 +88,90 @@ fn stopped_and_resumed_run_writes_the_same_files_as_an_uninterrupted_one() {
         ["checkpoint.safetensors", "log.jsonl", "latents.npy", "factors.npy", "probe.json", "run.json", "traversal.png"]
     {
         assert!(read(&full, f) == read(&cut, f), "{f} differs after stop + resume");
+    }
+    let _ = std::fs::remove_dir_all(&full);
+    let _ = std::fs::remove_dir_all(&cut);
+}
+
+/// The run of [`killed_mid_epoch_and_resumed_run_ends_with_the_same_files`]: 4 epochs × 25
+/// batches of 4 pairs, a checkpoint every 7 steps (so a kill usually lands between two).
+const LONGER: &[&str] = &[
+    "--dataset",
+    "shapes3d-synth:120",
+    "--epochs",
+    "4",
+    "--pairs-per-epoch",
+    "100",
+    "--batch-size",
+    "4",
+    "--val-fraction",
+    "0.2",
+    "--principal",
+    "object_hue",
+    "--seed",
+    "5",
+    "--checkpoint-every",
+    "7",
+    "--threads",
+    "1",
+];
+
+/// Steps logged so far in `dir/log.jsonl` (complete lines only).
+fn logged_steps(dir: &Path) -> usize {
+    std::fs::read_to_string(dir.join("log.jsonl"))
+        .map(|t| t.lines().filter(|l| l.ends_with('}') && l.contains("\"event\":\"step\"")).count())
+        .unwrap_or(0)
+}
+
+/// The process is SIGKILLed (no chance to flush or write anything) somewhere in epoch 2,
+/// after at least one mid-epoch checkpoint; `--resume` then continues from the last checkpoint
+/// on disk, drops the log lines written after it, and ends with the same weights, log,
+/// latents and probe as a run that was never interrupted.
+#[test]
+fn killed_mid_epoch_and_resumed_run_ends_with_the_same_files() {
+    let full = scratch("kill-full");
+    let mut args = vec!["disentangle", "--out", full.to_str().unwrap()];
+    args.extend_from_slice(LONGER);
+    let (code, _, err) = detaux(&args);
+    assert_eq!(code, 0, "{err}");
+
+    let cut = scratch("kill-cut");
+    let mut args = vec!["disentangle", "--out", cut.to_str().unwrap()];
+    args.extend_from_slice(LONGER);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_detaux"))
+        .args(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start detaux");
+    let start = std::time::Instant::now();
+    while logged_steps(&cut) < 35 {
+        assert!(child.try_wait().expect("poll detaux").is_none(), "the run ended before it could be killed");
+        assert!(start.elapsed().as_secs() < 600, "no progress in the run to kill");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().expect("kill detaux");
+    let status = child.wait().expect("reap detaux");
+    assert!(status.code().is_none(), "detaux must end by the signal, not exit: {status}");
+    assert!(!cut.join("latents.npy").exists(), "the killed run must not have finished");
+    let killed_at = logged_steps(&cut);
+    assert!(killed_at < 100, "killed after {killed_at} of 100 steps");
+
+    let d = cut.to_str().unwrap();
+    let (code, _, err) = detaux(&["disentangle", "--out", d, "--resume", "--threads", "1"]);
+    assert_eq!(code, 0, "{err}");
+    let resumed_at: usize = err
+        .split("resuming at step ")
+        .nth(1)
+        .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("no resume step in: {err}"));
+    assert!(
+        resumed_at >= 7 && resumed_at <= killed_at && killed_at > 25,
+        "resumed at step {resumed_at} after a kill at {killed_at} logged steps"
+    );
+    for f in ["checkpoint.safetensors", "log.jsonl", "latents.npy", "factors.npy", "probe.json", "run.json"] {
+        assert!(read(&full, f) == read(&cut, f), "{f} differs after kill (at >= {killed_at} logged steps) + resume");
     }
     let _ = std::fs::remove_dir_all(&full);
     let _ = std::fs::remove_dir_all(&cut);
