@@ -12,30 +12,24 @@ fn scratch(name: &str) -> PathBuf {
     common::cli::scratch("dis", name)
 }
 
+/// The data and batching of every run here: 120 images, 4 epochs of batches of 4 pairs.
+const SMALL: &[&str] =
+    &["--dataset", "shapes3d-synth:120", "--epochs", "4", "--batch-size", "4", "--val-fraction", "0.2"];
+
 /// A tiny run reaching every loss term: 4 epochs x 2 batches of 4 pairs.
-const TINY: &[&str] = &[
-    "--dataset",
-    "shapes3d-synth:120",
-    "--epochs",
-    "4",
-    "--pairs-per-epoch",
-    "8",
-    "--batch-size",
-    "4",
-    "--val-fraction",
-    "0.2",
-    "--principal",
-    "object_hue",
-    "--seed",
-    "9",
-    "--noise",
-];
+const TINY: &[&str] = &["--pairs-per-epoch", "8", "--principal", "object_hue", "--seed", "9", "--noise"];
+
+/// `detaux disentangle --out DIR` with [`SMALL`], then `flags`, then `extra`.
+fn disentangle_args<'a>(dir: &'a Path, flags: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["disentangle", "--out", dir.to_str().unwrap()];
+    args.extend_from_slice(SMALL);
+    args.extend_from_slice(flags);
+    args.extend_from_slice(extra);
+    args
+}
 
 fn run(dir: &Path, extra: &[&str]) -> (i32, String, String) {
-    let mut args = vec!["disentangle", "--out", dir.to_str().unwrap()];
-    args.extend_from_slice(TINY);
-    args.extend_from_slice(extra);
-    detaux(&args)
+    detaux(&disentangle_args(dir, TINY, extra))
 }
 
 fn read(dir: &Path, f: &str) -> Vec<u8> {
@@ -93,28 +87,9 @@ fn stopped_and_resumed_run_writes_the_same_files_as_an_uninterrupted_one() {
     let _ = std::fs::remove_dir_all(&cut);
 }
 
-/// The run of [`killed_mid_epoch_and_resumed_run_ends_with_the_same_files`]: 4 epochs × 25
-/// batches of 4 pairs, a checkpoint every 7 steps (so a kill usually lands between two).
-const LONGER: &[&str] = &[
-    "--dataset",
-    "shapes3d-synth:120",
-    "--epochs",
-    "4",
-    "--pairs-per-epoch",
-    "100",
-    "--batch-size",
-    "4",
-    "--val-fraction",
-    "0.2",
-    "--principal",
-    "object_hue",
-    "--seed",
-    "5",
-    "--checkpoint-every",
-    "7",
-    "--threads",
-    "1",
-];
+/// The run of [`killed_mid_epoch_and_resumed_run_ends_with_the_same_files`] (with [`SMALL`]):
+/// 25 batches per epoch, a checkpoint every 7 steps (so a kill usually lands between two).
+const LONGER: &[&str] = &["--pairs-per-epoch", "100", "--seed", "5", "--checkpoint-every", "7", "--threads", "1"];
 
 /// Steps logged so far in `dir/log.jsonl` (complete lines only).
 fn logged_steps(dir: &Path) -> usize {
@@ -130,16 +105,12 @@ fn logged_steps(dir: &Path) -> usize {
 #[test]
 fn killed_mid_epoch_and_resumed_run_ends_with_the_same_files() {
     let full = scratch("kill-full");
-    let mut args = vec!["disentangle", "--out", full.to_str().unwrap()];
-    args.extend_from_slice(LONGER);
-    let (code, _, err) = detaux(&args);
+    let (code, _, err) = detaux(&disentangle_args(&full, LONGER, &[]));
     assert_eq!(code, 0, "{err}");
 
     let cut = scratch("kill-cut");
-    let mut args = vec!["disentangle", "--out", cut.to_str().unwrap()];
-    args.extend_from_slice(LONGER);
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_detaux"))
-        .args(&args)
+        .args(disentangle_args(&cut, LONGER, &[]))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
