@@ -13,7 +13,7 @@
 //!   it, else `matrixmultiply`), `f64` on `matrixmultiply`.
 //! - [`conv`]: 2-D convolution and transposed convolution, forward and both backward passes
 //!   (im2col/col2im + gemm; pixel-major im2col for the weight gradient; the shifted-phase
-//!   lowering of [`conv::shifted`] for wide maps, fused into the AVX2 indirect-row products
+//!   lowering of [`conv::shifted`] for wide maps, fused into the AVX2 / AVX-512 indirect-row products
 //!   of [`conv::indirect`]), with direct-loop oracles (also of
 //!   im2col/col2im) in [`conv::reference`].
 //!

@@ -3,7 +3,7 @@
 //! leave a partial register tile, reductions over several blocks of `KB` steps, columns that
 //! leave a masked tile or tail, overlapping row offsets, and both `Par` values.
 
-use detaux_kernels::conv::indirect::{self, PackedA};
+use detaux_kernels::conv::indirect::{self, PackedA, Simd};
 use detaux_kernels::Par;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -23,12 +23,27 @@ fn offsets(rng: &mut ChaCha8Rng, count: usize, len: usize, n: usize) -> Vec<usiz
     offs
 }
 
+/// Every kernel this machine runs (the default one too), with both `Par` values.
+fn kernels() -> Vec<(Simd, Par)> {
+    let all = Simd::supported();
+    assert!(all.contains(&Simd::best()));
+    all.into_iter().flat_map(|s| [(s, Par::Seq), (s, Par::Rayon)]).collect()
+}
+
+#[test]
+fn the_default_kernel_is_the_fastest_this_machine_runs() {
+    let all = Simd::supported();
+    assert_eq!(all.first(), Some(&Simd::Portable));
+    assert_eq!(Simd::best(), *all.last().unwrap());
+    assert_eq!(indirect::available(), Simd::best() != Simd::Portable);
+}
+
 #[test]
 fn indirect_gemm_matches_portable_bitwise_and_f64_sum() {
     let mut rng = ChaCha8Rng::seed_from_u64(11);
     for &m in &[1usize, 5, 6, 7, 13, 32] {
         for &kk in &[1usize, 3, 17, 48, 300] {
-            for &n in &[1usize, 7, 8, 15, 16, 17, 40, 301] {
+            for &n in &[1usize, 7, 8, 15, 16, 17, 40, 64, 65, 301] {
                 let len = n + 57;
                 let b = rand_vec(&mut rng, len);
                 let offs = offsets(&mut rng, kk, len, n);
@@ -50,12 +65,12 @@ fn indirect_gemm_matches_portable_bitwise_and_f64_sum() {
                         assert!(want[i * ldc + n..(i + 1) * ldc].iter().all(|&v| v == 7.0), "wrote between rows");
                     }
                 }
-                for par in [Par::Seq, Par::Rayon] {
+                for (simd, par) in kernels() {
                     let mut got = vec![7.0f32; want.len()];
-                    indirect::indirect_gemm(&a, &b, &offs, n, &mut got, ldc, par);
+                    indirect::indirect_gemm_with(simd, &a, &b, &offs, n, &mut got, ldc, par);
                     assert!(
                         got.iter().zip(&want).all(|(x, y)| x.to_bits() == y.to_bits()),
-                        "indirect_gemm differs from its portable twin: m {m} kk {kk} n {n} {par:?}"
+                        "indirect_gemm differs from its portable twin: m {m} kk {kk} n {n} {simd:?} {par:?}"
                     );
                 }
             }
@@ -66,7 +81,7 @@ fn indirect_gemm_matches_portable_bitwise_and_f64_sum() {
 #[test]
 fn indirect_dot_matches_portable_bitwise_and_f64_sum() {
     let mut rng = ChaCha8Rng::seed_from_u64(12);
-    for &m in &[1usize, 3, 4, 5, 32] {
+    for &m in &[1usize, 3, 4, 5, 8, 9, 15, 32] {
         for &q in &[1usize, 2, 3, 4, 7, 48] {
             for &n in &[1usize, 7, 8, 9, 16, 23, 578] {
                 let lda = n + 5;
@@ -86,12 +101,12 @@ fn indirect_dot_matches_portable_bitwise_and_f64_sum() {
                         );
                     }
                 }
-                for par in [Par::Seq, Par::Rayon] {
+                for (simd, par) in kernels() {
                     let mut got = vec![7.0f32; m * q];
-                    indirect::indirect_dot(&a, m, lda, &b, &offs, n, &mut got, par);
+                    indirect::indirect_dot_with(simd, &a, m, lda, &b, &offs, n, &mut got, par);
                     assert!(
                         got.iter().zip(&want).all(|(x, y)| x.to_bits() == y.to_bits()),
-                        "indirect_dot differs from its portable twin: m {m} q {q} n {n} {par:?}"
+                        "indirect_dot differs from its portable twin: m {m} q {q} n {n} {simd:?} {par:?}"
                     );
                 }
             }

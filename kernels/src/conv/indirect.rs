@@ -21,12 +21,18 @@
 //! tile's chains are stored in `C` between blocks and picked up again). The last column
 //! tile masks its loads and stores (`b` is never read past `row_off[p] + n`).
 //!
+//! Where the CPU has AVX-512F the same loops run a 6 × 64 tile (24 `zmm` accumulators, 4
+//! loads of `b` and 6 broadcasts per step, blocks of 64 steps), and [`indirect_dot`] holds
+//! two rows of `a` per `zmm` (its 8-lane chains unchanged). [`Simd`] names the kernels;
+//! [`indirect_gemm_with`] and [`indirect_dot_with`] run a chosen one.
+//!
 //! ## Determinism
 //! Every element of `C` is one FMA chain (stored and reloaded between blocks, which rounds
 //! nothing) `acc ← fma(A[i, p], b[row_off[p] + j], acc)` over
 //! `p = 0, 1, …, kk − 1` from `acc = 0`, wherever it lies in a tile. [`indirect_gemm_portable`]
 //! runs the same chains with `f32::mul_add` (the same correctly rounded operation), so the two
-//! agree bitwise (`kernels/tests/conv_sweep.rs` checks it); with [`Par::Rayon`] the row tiles
+//! agree bitwise, and so do the AVX2 and AVX-512 kernels, whose tiles differ only in width
+//! (`kernels/tests/indirect_sweep.rs` checks every kernel the machine runs); with [`Par::Rayon`] the row tiles
 //! are split over threads, which changes no bit either.
 
 use crate::Par;
@@ -85,8 +91,9 @@ impl PackedA {
     }
 }
 
-/// `true` when this machine runs the SIMD kernel of [`indirect_gemm`] (x86-64 with AVX2 and
-/// FMA; detected once). Elsewhere [`indirect_gemm`] runs [`indirect_gemm_portable`].
+/// `true` when this machine runs a SIMD kernel of [`indirect_gemm`] (x86-64 with AVX2 and
+/// FMA, or AVX-512F too; detected once). Elsewhere [`indirect_gemm`] runs
+/// [`indirect_gemm_portable`].
 pub fn available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
@@ -117,11 +124,72 @@ fn check(a: &PackedA, b: &[f32], row_off: &[usize], n: usize, c: &[f32], ldc: us
 /// If `row_off.len() != a.depth()`, a row of `b` would be read past its end, or `c` is too
 /// short for `a.rows()` rows of stride `ldc`.
 pub fn indirect_gemm(a: &PackedA, b: &[f32], row_off: &[usize], n: usize, c: &mut [f32], ldc: usize, par: Par) {
+    indirect_gemm_with(Simd::best(), a, b, row_off, n, c, ldc, par)
+}
+
+/// The instruction sets the kernels of this module are written for. Every one computes the
+/// same FMA chains, so they agree bitwise; [`indirect_gemm_with`] and [`indirect_dot_with`]
+/// pick one explicitly (tests compare them all on the machine they run on).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Simd {
+    /// Plain loops with `f32::mul_add` (the `*_portable` functions).
+    Portable,
+    /// AVX2 + FMA, 8 lanes.
+    Avx2,
+    /// AVX-512F, 16 lanes ([`indirect_gemm`] only; [`indirect_dot`] runs its AVX2 kernel).
+    Avx512,
+}
+
+impl Simd {
+    /// The fastest kernel this machine runs (detected once).
+    pub fn best() -> Simd {
+        if Simd::Avx512.runs_here() {
+            Simd::Avx512
+        } else if Simd::Avx2.runs_here() {
+            Simd::Avx2
+        } else {
+            Simd::Portable
+        }
+    }
+    /// Every kernel this machine runs, slowest first.
+    pub fn supported() -> Vec<Simd> {
+        [Simd::Portable, Simd::Avx2, Simd::Avx512].into_iter().filter(|s| s.runs_here()).collect()
+    }
+    /// `true` when this machine runs the kernel (CPU features detected once).
+    pub fn runs_here(self) -> bool {
+        match self {
+            Simd::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx2 => avx2::available(),
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx512 => avx2::available() && avx512::available(),
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+}
+
+/// [`indirect_gemm`] on the kernel `simd`.
+///
+/// # Panics
+/// As [`indirect_gemm`], and if this machine does not run `simd` ([`Simd::supported`]).
+#[allow(clippy::too_many_arguments)]
+pub fn indirect_gemm_with(
+    simd: Simd,
+    a: &PackedA,
+    b: &[f32],
+    row_off: &[usize],
+    n: usize,
+    c: &mut [f32],
+    ldc: usize,
+    par: Par,
+) {
     check(a, b, row_off, n, c, ldc);
+    assert!(simd.runs_here(), "indirect_gemm: this machine does not run the {simd:?} kernel");
     if a.m == 0 || n == 0 {
         return;
     }
-    if !available() {
+    if simd == Simd::Portable {
         return indirect_gemm_portable(a, b, row_off, n, c, ldc);
     }
     let tiles = a.m.div_ceil(MR);
@@ -130,11 +198,16 @@ pub fn indirect_gemm(a: &PackedA, b: &[f32], row_off: &[usize], n: usize, c: &mu
     let parallel = par.for_work(a.m * a.kk * n, MIN_PAR_MACS) == Par::Rayon;
     for_row_tiles(c, MR * ldc, tiles, parallel, |t0, t1, c_rows| {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: AVX2 and FMA are available (checked above). `check` proved every `b` read
-        // (`row_off[p] + j`, `j < n`) in bounds; `c_rows` starts at row `t0·MR` of C and holds
-        // every element (row, j < n) of the tiles' valid rows, which are the only ones stored.
+        // SAFETY: the machine runs `simd` (asserted above: AVX-512F, or AVX2 and FMA).
+        // `check` proved every `b` read (`row_off[p] + j`, `j < n`) in bounds; `c_rows` starts
+        // at row `t0·MR` of C and holds every element (row, j < n) of the tiles' valid rows,
+        // which are the only ones stored.
         unsafe {
-            avx2::tiles(a, t0, t1, b.as_ptr(), row_off, n, c_rows.as_mut_ptr(), ldc)
+            if simd == Simd::Avx512 {
+                avx512::tiles(a, t0, t1, b.as_ptr(), row_off, n, c_rows.as_mut_ptr(), ldc)
+            } else {
+                avx2::tiles(a, t0, t1, b.as_ptr(), row_off, n, c_rows.as_mut_ptr(), ldc)
+            }
         };
         #[cfg(not(target_arch = "x86_64"))]
         let _ = (t0, t1, c_rows);
@@ -182,6 +255,9 @@ pub fn indirect_gemm_portable(a: &PackedA, b: &[f32], row_off: &[usize], n: usiz
 pub const DOT_MR: usize = 4;
 /// Offsets (`b` rows) per tile of [`indirect_dot`].
 pub const DOT_NQ: usize = 3;
+/// Rows of `a` per tile of the AVX-512 [`indirect_dot`] kernel (4 pairs of rows, one pair
+/// per `zmm`).
+pub const DOT512_MR: usize = 8;
 
 fn check_dot(a: &[f32], m: usize, lda: usize, b: &[f32], row_off: &[usize], n: usize, out: &[f32]) {
     assert_eq!(
@@ -227,7 +303,27 @@ pub fn indirect_dot(
     out: &mut [f32],
     par: Par,
 ) {
+    indirect_dot_with(Simd::best(), a, m, lda, b, row_off, n, out, par)
+}
+
+/// [`indirect_dot`] on the kernel `simd`.
+///
+/// # Panics
+/// As [`indirect_dot`], and if this machine does not run `simd` ([`Simd::supported`]).
+#[allow(clippy::too_many_arguments)]
+pub fn indirect_dot_with(
+    simd: Simd,
+    a: &[f32],
+    m: usize,
+    lda: usize,
+    b: &[f32],
+    row_off: &[usize],
+    n: usize,
+    out: &mut [f32],
+    par: Par,
+) {
     check_dot(a, m, lda, b, row_off, n, out);
+    assert!(simd.runs_here(), "indirect_dot: this machine does not run the {simd:?} kernel");
     let q_len = row_off.len();
     if m == 0 || q_len == 0 {
         return;
@@ -236,18 +332,23 @@ pub fn indirect_dot(
         out.fill(0.0);
         return;
     }
-    if !available() {
+    if simd == Simd::Portable {
         return indirect_dot_portable(a, m, lda, b, row_off, n, out);
     }
-    let tiles = m.div_ceil(DOT_MR);
+    let tile_rows = if simd == Simd::Avx512 { DOT512_MR } else { DOT_MR };
+    let tiles = m.div_ceil(tile_rows);
     let parallel = par.for_work(m * q_len * n, MIN_PAR_MACS) == Par::Rayon;
-    for_row_tiles(out, DOT_MR * q_len, tiles, parallel, |t0, t1, rows| {
+    for_row_tiles(out, tile_rows * q_len, tiles, parallel, |t0, t1, rows| {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: AVX2 and FMA are available (checked above); `check_dot` proved every read of
+        // SAFETY: the machine runs `simd` (asserted above); `check_dot` proved every read of
         // `a` (rows < m, columns < n) and `b` (`row_off[q] + j`, `j < n`) in bounds; `rows`
-        // starts at row `t0·DOT_MR` of `out` and holds every row of tiles `t0..t1`.
+        // starts at row `t0·tile_rows` of `out` and holds every row of tiles `t0..t1`.
         unsafe {
-            avx2::dot_tiles(a.as_ptr(), m, lda, b.as_ptr(), row_off, n, rows.as_mut_ptr(), t0, t1)
+            if simd == Simd::Avx512 {
+                avx512::dot_tiles(a.as_ptr(), m, lda, b.as_ptr(), row_off, n, rows.as_mut_ptr(), t0, t1)
+            } else {
+                avx2::dot_tiles(a.as_ptr(), m, lda, b.as_ptr(), row_off, n, rows.as_mut_ptr(), t0, t1)
+            }
         };
         #[cfg(not(target_arch = "x86_64"))]
         let _ = (t0, t1, rows);
@@ -485,6 +586,231 @@ mod avx2 {
                         let s1 = _mm_add_ss(s2, _mm_shuffle_ps::<0b01>(s2, s2));
                         // SAFETY: row t·DOT_MR + r < m, column q0 + k < q_len of `out`.
                         unsafe { *out.add(((t - t0) * DOT_MR + r) * q_len + q0 + k) = _mm_cvtss_f32(s1) };
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::{PackedA, DOT512_MR, MR};
+    use std::arch::x86_64::*;
+    use std::sync::OnceLock;
+
+    /// Vectors of 16 lanes per tile row: the tile is `MR × 16·NV` = 6 × 64 in 24 `zmm`
+    /// accumulators, with 4 loads of `b` and 6 broadcasts of `A` per reduction step.
+    const NV: usize = 4;
+    /// Columns of the tile.
+    pub const NR: usize = 16 * NV;
+    /// Reduction steps per pass over a column tile (`KB` runs of `NR` floats: 16 KiB, in L1).
+    pub const KB: usize = 64;
+
+    pub fn available() -> bool {
+        static AVAILABLE: OnceLock<bool> = OnceLock::new();
+        *AVAILABLE.get_or_init(|| is_x86_feature_detected!("avx512f"))
+    }
+
+    /// Row tiles `t0..t1` of C, every column tile: the loops of `super::avx2::tiles` with the
+    /// wider tile. `c` points at row `t0·MR` of C.
+    ///
+    /// # Safety
+    /// AVX-512F must be available; `b[row_off[p] + j]` must be readable for every `p` and
+    /// `j < n`; `c + (i − t0·MR)·ldc + j` writable for every valid row `i` of the tiles and
+    /// `j < n`.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn tiles(
+        a: &PackedA,
+        t0: usize,
+        t1: usize,
+        b: *const f32,
+        row_off: &[usize],
+        n: usize,
+        c: *mut f32,
+        ldc: usize,
+    ) {
+        for j0 in (0..n).step_by(NR) {
+            let nr = NR.min(n - j0);
+            let mut masks = [0 as __mmask16; NV];
+            for (v, mk) in masks.iter_mut().enumerate() {
+                let cols = nr.saturating_sub(16 * v).min(16);
+                *mk = if cols == 16 { 0xffff } else { ((1u32 << cols) - 1) as u16 };
+            }
+            for k0 in (0..a.kk).step_by(KB) {
+                let offs = &row_off[k0..a.kk.min(k0 + KB)];
+                for t in t0..t1 {
+                    let mr = MR.min(a.m - t * MR);
+                    let panel = a.data[(t * a.kk + k0) * MR..(t + 1) * a.kk * MR].as_ptr();
+                    // SAFETY: forwarded; the tile's C corner is row (t − t0)·MR, column j0.
+                    unsafe {
+                        let ct = c.add((t - t0) * MR * ldc + j0);
+                        tile(panel, b.add(j0), offs, &masks, ct, ldc, mr, k0 == 0);
+                    }
+                }
+            }
+        }
+    }
+
+    /// One `MR × NR` tile (`masks` select its valid columns, `mr` its valid rows): the chains
+    /// of the module docs. Masked-off lanes are neither read nor written (AVX-512 masked
+    /// loads do not fault on them).
+    ///
+    /// # Safety
+    /// As [`tiles`] for this tile.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile(
+        panel: *const f32,
+        b: *const f32,
+        row_off: &[usize],
+        masks: &[__mmask16; NV],
+        c: *mut f32,
+        ldc: usize,
+        mr: usize,
+        first: bool,
+    ) {
+        let mut acc = [_mm512_setzero_ps(); NV * MR];
+        if !first {
+            // Continue the chains of the previous reduction block from their stored values.
+            for r in 0..mr {
+                for v in 0..NV {
+                    // SAFETY: row r < mr, the valid lanes of C (masked).
+                    acc[NV * r + v] = unsafe { _mm512_maskz_loadu_ps(masks[v], c.add(r * ldc + 16 * v)) };
+                }
+            }
+        }
+        for (p, &off) in row_off.iter().enumerate() {
+            // SAFETY: the valid lanes of row p are readable (masked); the panel holds MR
+            // values per step.
+            unsafe {
+                let bp = b.add(off);
+                let mut bv = [_mm512_setzero_ps(); NV];
+                for (v, x) in bv.iter_mut().enumerate() {
+                    *x = _mm512_maskz_loadu_ps(masks[v], bp.add(16 * v));
+                }
+                let ap = panel.add(p * MR);
+                for r in 0..MR {
+                    let av = _mm512_set1_ps(*ap.add(r));
+                    for v in 0..NV {
+                        acc[NV * r + v] = _mm512_fmadd_ps(av, bv[v], acc[NV * r + v]);
+                    }
+                }
+            }
+        }
+        for r in 0..mr {
+            for v in 0..NV {
+                // SAFETY: row r < mr, the valid lanes of C are writable (masked).
+                unsafe { _mm512_mask_storeu_ps(c.add(r * ldc + 16 * v), masks[v], acc[NV * r + v]) };
+            }
+        }
+    }
+
+    /// Row pairs per tile of [`dot_tiles`].
+    const DOT_PAIRS: usize = DOT512_MR / 2;
+    /// Offsets (`b` runs) per tile of [`dot_tiles`]: `DOT_PAIRS · DOT512_NQ` = 16 `zmm`
+    /// accumulators.
+    const DOT512_NQ: usize = 4;
+
+    /// Row tiles `t0..t1` of [`super::indirect_dot`] (tiles of [`DOT512_MR`] rows); `out`
+    /// points at row `t0·DOT512_MR`.
+    ///
+    /// The 8-lane chains of the AVX2 kernel, two rows to a `zmm`: the low half holds
+    /// `a[r][j..j + 8]`, the high half `a[r + 1][j..j + 8]`, and the `b` run `b[row_off[q] +
+    /// j..][..8]` is broadcast to both halves. Lane `l` of each half is then exactly the
+    /// chain of lane `l` of the AVX2 kernel for its row (lanes past `n` add `0·0` in both),
+    /// and each half is summed in the order of `super::lane_sum`: the bits do not change.
+    /// The tile's rows are first copied in that pair-interleaved order (`[⌈n/8⌉][pairs][16]`,
+    /// zero past `n`; rows past `m` repeat the last row), so one load fetches a pair, and the
+    /// copy serves every offset.
+    ///
+    /// # Safety
+    /// AVX-512F must be available; rows `< m` of `a` (stride `lda`) and runs
+    /// `b[row_off[q]..][..n]` readable; rows `t0·DOT512_MR..min(t1·DOT512_MR, m)` of `out`
+    /// (`row_off.len()` each) writable from `out`.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn dot_tiles(
+        a: *const f32,
+        m: usize,
+        lda: usize,
+        b: *const f32,
+        row_off: &[usize],
+        n: usize,
+        out: *mut f32,
+        t0: usize,
+        t1: usize,
+    ) {
+        let q_len = row_off.len();
+        let groups = n.div_ceil(8);
+        let (full, tail) = (n / 8, n % 8);
+        let tail_mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(tail as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        let mut pairs = vec![0.0f32; groups * DOT512_MR * 8];
+        for t in t0..t1 {
+            let mr = DOT512_MR.min(m - t * DOT512_MR);
+            for r in 0..DOT512_MR {
+                // SAFETY: row min(t·DOT512_MR + r, m − 1) < m of `a`, columns < n.
+                let row = unsafe { std::slice::from_raw_parts(a.add((t * DOT512_MR + r.min(mr - 1)) * lda), n) };
+                let (pr, half) = (r / 2, r % 2);
+                let at = |g: usize| (g * DOT_PAIRS + pr) * 16 + half * 8;
+                let runs = row.chunks_exact(8);
+                let rest = runs.remainder();
+                for (g, run) in runs.enumerate() {
+                    pairs[at(g)..at(g) + 8].copy_from_slice(run);
+                }
+                if !rest.is_empty() {
+                    pairs[at(full)..at(full) + rest.len()].copy_from_slice(rest);
+                }
+            }
+            let pairs = pairs.as_ptr();
+            for q0 in (0..q_len).step_by(DOT512_NQ) {
+                let nq = DOT512_NQ.min(q_len - q0);
+                let mut qs = [b; DOT512_NQ];
+                for (k, qp) in qs.iter_mut().enumerate() {
+                    // SAFETY: offset q0 + min(k, nq − 1) < q_len is in bounds of `b`.
+                    *qp = unsafe { b.add(row_off[q0 + k.min(nq - 1)]) };
+                }
+                let mut acc = [_mm512_setzero_ps(); DOT_PAIRS * DOT512_NQ];
+                for g in 0..groups {
+                    // SAFETY: columns 8g..8g+8 of every `b` run are readable when g < full;
+                    // in the tail group only lanes < tail are read (masked, zero elsewhere,
+                    // as the copy of `a` is). The copy holds `groups` groups.
+                    unsafe {
+                        let mut bv = [_mm512_setzero_ps(); DOT512_NQ];
+                        for (k, v) in bv.iter_mut().enumerate() {
+                            let run = if g < full {
+                                _mm256_loadu_pd(qs[k].add(8 * g) as *const f64)
+                            } else {
+                                _mm256_castps_pd(_mm256_maskload_ps(qs[k].add(8 * g), tail_mask))
+                            };
+                            *v = _mm512_castpd_ps(_mm512_broadcast_f64x4(run));
+                        }
+                        let ap = pairs.add(g * DOT_PAIRS * 16);
+                        for pr in 0..DOT_PAIRS {
+                            let av = _mm512_loadu_ps(ap.add(16 * pr));
+                            for k in 0..DOT512_NQ {
+                                acc[pr * DOT512_NQ + k] = _mm512_fmadd_ps(av, bv[k], acc[pr * DOT512_NQ + k]);
+                            }
+                        }
+                    }
+                }
+                for r in 0..mr {
+                    for k in 0..nq {
+                        let v = acc[(r / 2) * DOT512_NQ + k];
+                        let half = if r % 2 == 0 {
+                            _mm512_castps512_ps256(v)
+                        } else {
+                            _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v)))
+                        };
+                        // (l0..l3) + (l4..l7), then (0+2, 1+3), then (02 + 13): the lane order
+                        // of `super::lane_sum`.
+                        let s4 = _mm_add_ps(_mm256_castps256_ps128(half), _mm256_extractf128_ps::<1>(half));
+                        let s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+                        let s1 = _mm_add_ss(s2, _mm_shuffle_ps::<0b01>(s2, s2));
+                        // SAFETY: row t·DOT512_MR + r < m, column q0 + k < q_len of `out`.
+                        unsafe { *out.add(((t - t0) * DOT512_MR + r) * q_len + q0 + k) = _mm_cvtss_f32(s1) };
                     }
                 }
             }

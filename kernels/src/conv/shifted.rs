@@ -24,7 +24,7 @@
 //! - weight-backward: `dW'_d[o, (c, a, b)] = Σ_n dY_wide[o, n] · P[(c, a, b), n + off_d]`, a
 //!   reduction along the rows of both operands ([`backward_weight`]).
 //!
-//! ## Fused `f32` products (AVX2 + FMA)
+//! ## Fused `f32` products (AVX2 + FMA, or AVX-512F)
 //! Where [`indirect::available`] (and `T = f32`), the `t_h·t_w` products of the shifts run as
 //! one product of [`mod@indirect`]: reduction step `p = (row, shift)` reads the phase row at
 //! its shift's offset, so each output element is one FMA chain over all
