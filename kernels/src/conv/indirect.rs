@@ -203,15 +203,67 @@ pub fn indirect_gemm_with(
         // at row `t0·MR` of C and holds every element (row, j < n) of the tiles' valid rows,
         // which are the only ones stored.
         unsafe {
+            let ops = GemmOperands { a, b, row_off, n, ldc };
             if simd == Simd::Avx512 {
-                avx512::tiles(a, t0, t1, b.as_ptr(), row_off, n, c_rows.as_mut_ptr(), ldc)
+                avx512::tiles(ops, t0, t1, c_rows.as_mut_ptr())
             } else {
-                avx2::tiles(a, t0, t1, b.as_ptr(), row_off, n, c_rows.as_mut_ptr(), ldc)
+                avx2::tiles(ops, t0, t1, c_rows.as_mut_ptr())
             }
         };
         #[cfg(not(target_arch = "x86_64"))]
         let _ = (t0, t1, c_rows);
     });
+}
+
+/// The operands of one [`indirect_gemm`] call (`check` has checked them), as its SIMD
+/// kernels take them.
+#[derive(Clone, Copy)]
+struct GemmOperands<'a> {
+    a: &'a PackedA,
+    b: &'a [f32],
+    row_off: &'a [usize],
+    n: usize,
+    ldc: usize,
+}
+
+/// One register tile of [`indirect_gemm`]'s SIMD kernels, as [`for_each_tile`] hands it out.
+struct TileJob<'a> {
+    /// Row tile index (rows `t·MR..`, `mr` of them valid).
+    t: usize,
+    mr: usize,
+    /// First column and number of valid columns (`≤` the kernel's tile width).
+    j0: usize,
+    nr: usize,
+    /// The reduction block: offsets of its steps, and whether it is the first block (chains
+    /// start from 0, else from the values stored in C).
+    offs: &'a [usize],
+    first: bool,
+    /// The block's steps of the packed row tile (`MR` values per step).
+    panel: &'a [f32],
+}
+
+/// The loop nest of [`indirect_gemm`]'s SIMD kernels (see the module docs): column tiles of
+/// `width` columns, then blocks of `block` reduction steps, then row tiles `t0..t1`, calling
+/// `tile` once per register tile. Only the order of the tiles is set here; each tile's chains
+/// do not depend on it.
+fn for_each_tile(
+    a: &PackedA,
+    (t0, t1): (usize, usize),
+    row_off: &[usize],
+    n: usize,
+    (width, block): (usize, usize),
+    mut tile: impl FnMut(TileJob),
+) {
+    for j0 in (0..n).step_by(width) {
+        for k0 in (0..a.kk).step_by(block) {
+            let offs = &row_off[k0..a.kk.min(k0 + block)];
+            for t in t0..t1 {
+                let panel = &a.data[(t * a.kk + k0) * MR..(t * a.kk + k0 + offs.len()) * MR];
+                let mr = MR.min(a.m - t * MR);
+                tile(TileJob { t, mr, j0, nr: width.min(n - j0), offs, first: k0 == 0, panel });
+            }
+        }
+    }
 }
 
 /// Runs `f(t0, t1, rows)` over the row tiles `0..tiles` of `out` (`tile_len` elements per
@@ -258,6 +310,18 @@ pub const DOT_NQ: usize = 3;
 /// Rows of `a` per tile of the AVX-512 [`indirect_dot`] kernel (4 pairs of rows, one pair
 /// per `zmm`).
 pub const DOT512_MR: usize = 8;
+
+/// The operands of one [`indirect_dot`] call (`check_dot` has checked them), as its SIMD
+/// kernels take them.
+#[derive(Clone, Copy)]
+struct DotOperands<'a> {
+    a: &'a [f32],
+    m: usize,
+    lda: usize,
+    b: &'a [f32],
+    row_off: &'a [usize],
+    n: usize,
+}
 
 fn check_dot(a: &[f32], m: usize, lda: usize, b: &[f32], row_off: &[usize], n: usize, out: &[f32]) {
     assert_eq!(
@@ -344,10 +408,11 @@ pub fn indirect_dot_with(
         // `a` (rows < m, columns < n) and `b` (`row_off[q] + j`, `j < n`) in bounds; `rows`
         // starts at row `t0·tile_rows` of `out` and holds every row of tiles `t0..t1`.
         unsafe {
+            let ops = DotOperands { a, m, lda, b, row_off, n };
             if simd == Simd::Avx512 {
-                avx512::dot_tiles(a.as_ptr(), m, lda, b.as_ptr(), row_off, n, rows.as_mut_ptr(), t0, t1)
+                avx512::dot_tiles(ops, rows.as_mut_ptr(), t0, t1)
             } else {
-                avx2::dot_tiles(a.as_ptr(), m, lda, b.as_ptr(), row_off, n, rows.as_mut_ptr(), t0, t1)
+                avx2::dot_tiles(ops, rows.as_mut_ptr(), t0, t1)
             }
         };
         #[cfg(not(target_arch = "x86_64"))]
@@ -384,13 +449,31 @@ fn lane_sum(l: [f32; 8]) -> f32 {
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{PackedA, DOT_MR, DOT_NQ, KB, MR, NR, NV};
+    use super::{DotOperands, GemmOperands, DOT_MR, DOT_NQ, KB, MR, NR, NV};
     use std::arch::x86_64::*;
     use std::sync::OnceLock;
 
     pub fn available() -> bool {
         static AVAILABLE: OnceLock<bool> = OnceLock::new();
         *AVAILABLE.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
+    }
+
+    /// A `maskload`/`maskstore` mask selecting lanes `0..count` (of 8).
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    pub fn first_lanes(count: usize) -> __m256i {
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(count.min(8) as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+    }
+
+    /// The 8 lanes of `v` summed in the order of `super::lane_sum`: `(l0..l3) + (l4..l7)`,
+    /// then `(0+2, 1+3)`, then `02 + 13`.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    pub fn lane_sum(v: __m256) -> f32 {
+        let s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+        let s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+        let s1 = _mm_add_ss(s2, _mm_shuffle_ps::<0b01>(s2, s2));
+        _mm_cvtss_f32(s1)
     }
 
     /// Row tiles `t0..t1` of C, every column tile. `c` points at row `t0·MR` of C.
@@ -400,36 +483,20 @@ mod avx2 {
     /// `j < n`; `c + (i − t0·MR)·ldc + j` writable for every valid row `i` of the tiles and
     /// `j < n`.
     #[target_feature(enable = "avx2,fma")]
-    #[allow(clippy::too_many_arguments)]
-    pub unsafe fn tiles(
-        a: &PackedA,
-        t0: usize,
-        t1: usize,
-        b: *const f32,
-        row_off: &[usize],
-        n: usize,
-        c: *mut f32,
-        ldc: usize,
-    ) {
-        for j0 in (0..n).step_by(NR) {
-            let nr = NR.min(n - j0);
-            for k0 in (0..a.kk).step_by(KB) {
-                let offs = &row_off[k0..a.kk.min(k0 + KB)];
-                for t in t0..t1 {
-                    let mr = MR.min(a.m - t * MR);
-                    let panel = a.data[(t * a.kk + k0) * MR..(t + 1) * a.kk * MR].as_ptr();
-                    // SAFETY: forwarded; the tile's C corner is row (t − t0)·MR, column j0.
-                    unsafe {
-                        let ct = c.add((t - t0) * MR * ldc + j0);
-                        if nr == NR {
-                            tile::<false>(panel, b.add(j0), offs, nr, ct, ldc, mr, k0 == 0);
-                        } else {
-                            tile::<true>(panel, b.add(j0), offs, nr, ct, ldc, mr, k0 == 0);
-                        }
-                    }
+    pub unsafe fn tiles(ops: GemmOperands, t0: usize, t1: usize, c: *mut f32) {
+        let GemmOperands { a, row_off, n, ldc, .. } = ops;
+        let b = ops.b.as_ptr();
+        super::for_each_tile(a, (t0, t1), row_off, n, (NR, KB), |job| {
+            // SAFETY: forwarded; the tile's C corner is row (t − t0)·MR, column j0.
+            unsafe {
+                let (ct, bt) = (c.add((job.t - t0) * MR * ldc + job.j0), b.add(job.j0));
+                if job.nr == NR {
+                    tile::<false>(job.panel.as_ptr(), bt, job.offs, job.nr, ct, ldc, job.mr, job.first);
+                } else {
+                    tile::<true>(job.panel.as_ptr(), bt, job.offs, job.nr, ct, ldc, job.mr, job.first);
                 }
             }
-        }
+        });
     }
 
     /// One `MR × NR` tile (`nr` valid columns, `mr` valid rows): the chains of the module docs.
@@ -514,21 +581,12 @@ mod avx2 {
     /// `b[row_off[q]..][..n]` readable for `j < n`; rows `t0·DOT_MR..min(t1·DOT_MR, m)` of `out`
     /// (`row_off.len()` each) writable from `out`.
     #[target_feature(enable = "avx2,fma")]
-    #[allow(clippy::too_many_arguments)]
-    pub unsafe fn dot_tiles(
-        a: *const f32,
-        m: usize,
-        lda: usize,
-        b: *const f32,
-        row_off: &[usize],
-        n: usize,
-        out: *mut f32,
-        t0: usize,
-        t1: usize,
-    ) {
+    pub unsafe fn dot_tiles(ops: DotOperands, out: *mut f32, t0: usize, t1: usize) {
+        let DotOperands { m, lda, row_off, n, .. } = ops;
+        let (a, b) = (ops.a.as_ptr(), ops.b.as_ptr());
         let q_len = row_off.len();
         let (n8, tail) = (n - n % 8, n % 8);
-        let tail_mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(tail as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        let tail_mask = super::avx2::first_lanes(tail);
         for t in t0..t1 {
             let mr = DOT_MR.min(m - t * DOT_MR);
             let mut rows = [a; DOT_MR];
@@ -578,14 +636,9 @@ mod avx2 {
                 }
                 for r in 0..mr {
                     for k in 0..nq {
-                        let v = acc[r * DOT_NQ + k];
-                        // (l0..l3) + (l4..l7), then (0+2, 1+3), then (02 + 13): the lane order
-                        // of `super::lane_sum`.
-                        let s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
-                        let s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-                        let s1 = _mm_add_ss(s2, _mm_shuffle_ps::<0b01>(s2, s2));
+                        let sum = lane_sum(acc[r * DOT_NQ + k]);
                         // SAFETY: row t·DOT_MR + r < m, column q0 + k < q_len of `out`.
-                        unsafe { *out.add(((t - t0) * DOT_MR + r) * q_len + q0 + k) = _mm_cvtss_f32(s1) };
+                        unsafe { *out.add(((t - t0) * DOT_MR + r) * q_len + q0 + k) = sum };
                     }
                 }
             }
@@ -595,7 +648,7 @@ mod avx2 {
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{PackedA, DOT512_MR, MR};
+    use super::{DotOperands, GemmOperands, DOT512_MR, MR};
     use std::arch::x86_64::*;
     use std::sync::OnceLock;
 
@@ -620,37 +673,21 @@ mod avx512 {
     /// `j < n`; `c + (i − t0·MR)·ldc + j` writable for every valid row `i` of the tiles and
     /// `j < n`.
     #[target_feature(enable = "avx512f,avx2,fma")]
-    #[allow(clippy::too_many_arguments)]
-    pub unsafe fn tiles(
-        a: &PackedA,
-        t0: usize,
-        t1: usize,
-        b: *const f32,
-        row_off: &[usize],
-        n: usize,
-        c: *mut f32,
-        ldc: usize,
-    ) {
-        for j0 in (0..n).step_by(NR) {
-            let nr = NR.min(n - j0);
+    pub unsafe fn tiles(ops: GemmOperands, t0: usize, t1: usize, c: *mut f32) {
+        let GemmOperands { a, row_off, n, ldc, .. } = ops;
+        let b = ops.b.as_ptr();
+        super::for_each_tile(a, (t0, t1), row_off, n, (NR, KB), |job| {
             let mut masks = [0 as __mmask16; NV];
             for (v, mk) in masks.iter_mut().enumerate() {
-                let cols = nr.saturating_sub(16 * v).min(16);
+                let cols = job.nr.saturating_sub(16 * v).min(16);
                 *mk = if cols == 16 { 0xffff } else { ((1u32 << cols) - 1) as u16 };
             }
-            for k0 in (0..a.kk).step_by(KB) {
-                let offs = &row_off[k0..a.kk.min(k0 + KB)];
-                for t in t0..t1 {
-                    let mr = MR.min(a.m - t * MR);
-                    let panel = a.data[(t * a.kk + k0) * MR..(t + 1) * a.kk * MR].as_ptr();
-                    // SAFETY: forwarded; the tile's C corner is row (t − t0)·MR, column j0.
-                    unsafe {
-                        let ct = c.add((t - t0) * MR * ldc + j0);
-                        tile(panel, b.add(j0), offs, &masks, ct, ldc, mr, k0 == 0);
-                    }
-                }
+            // SAFETY: forwarded; the tile's C corner is row (t − t0)·MR, column j0.
+            unsafe {
+                let ct = c.add((job.t - t0) * MR * ldc + job.j0);
+                tile(job.panel.as_ptr(), b.add(job.j0), job.offs, &masks, ct, ldc, job.mr, job.first);
             }
-        }
+        });
     }
 
     /// One `MR × NR` tile (`masks` select its valid columns, `mr` its valid rows): the chains
@@ -731,22 +768,13 @@ mod avx512 {
     /// `b[row_off[q]..][..n]` readable; rows `t0·DOT512_MR..min(t1·DOT512_MR, m)` of `out`
     /// (`row_off.len()` each) writable from `out`.
     #[target_feature(enable = "avx512f,avx2,fma")]
-    #[allow(clippy::too_many_arguments)]
-    pub unsafe fn dot_tiles(
-        a: *const f32,
-        m: usize,
-        lda: usize,
-        b: *const f32,
-        row_off: &[usize],
-        n: usize,
-        out: *mut f32,
-        t0: usize,
-        t1: usize,
-    ) {
+    pub unsafe fn dot_tiles(ops: DotOperands, out: *mut f32, t0: usize, t1: usize) {
+        let DotOperands { m, lda, row_off, n, .. } = ops;
+        let (a, b) = (ops.a.as_ptr(), ops.b.as_ptr());
         let q_len = row_off.len();
         let groups = n.div_ceil(8);
         let (full, tail) = (n / 8, n % 8);
-        let tail_mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(tail as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        let tail_mask = super::avx2::first_lanes(tail);
         let mut pairs = vec![0.0f32; groups * DOT512_MR * 8];
         for t in t0..t1 {
             let mr = DOT512_MR.min(m - t * DOT512_MR);
@@ -804,13 +832,9 @@ mod avx512 {
                         } else {
                             _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v)))
                         };
-                        // (l0..l3) + (l4..l7), then (0+2, 1+3), then (02 + 13): the lane order
-                        // of `super::lane_sum`.
-                        let s4 = _mm_add_ps(_mm256_castps256_ps128(half), _mm256_extractf128_ps::<1>(half));
-                        let s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-                        let s1 = _mm_add_ss(s2, _mm_shuffle_ps::<0b01>(s2, s2));
+                        let sum = super::avx2::lane_sum(half);
                         // SAFETY: row t·DOT512_MR + r < m, column q0 + k < q_len of `out`.
-                        unsafe { *out.add(((t - t0) * DOT512_MR + r) * q_len + q0 + k) = _mm_cvtss_f32(s1) };
+                        unsafe { *out.add(((t - t0) * DOT512_MR + r) * q_len + q0 + k) = sum };
                     }
                 }
             }
