@@ -296,6 +296,17 @@ pub mod avx512 {
         }
     }
 
+    /// The load/store masks of a row of `V` vectors of 16 lanes of which the first `cols`
+    /// are valid: vector `v` selects lanes `j < cols − 16·v` (all 16, some, or none).
+    pub(crate) fn column_masks<const V: usize>(cols: usize) -> [__mmask16; V] {
+        let mut masks = [0 as __mmask16; V];
+        for (v, mk) in masks.iter_mut().enumerate() {
+            let lanes = cols.saturating_sub(16 * v).min(16);
+            *mk = if lanes == 16 { 0xffff } else { ((1u32 << lanes) - 1) as u16 };
+        }
+        masks
+    }
+
     /// One `MR × NR` tile: `acc = A[0..MR, 0..kc] · B[0..kc, 0..NR]`, then the merge of the
     /// module docs into the valid `mr × nr` corner of `C`. `A` rows past `mr` re-read row
     /// `mr − 1` and `B` columns past `nr` read as zero (masked loads); their results are
@@ -318,11 +329,7 @@ pub mod avx512 {
         first: bool,
     ) {
         debug_assert!(b.cs == 1 && (1..=MR).contains(&mr) && (1..=NR).contains(&nr));
-        let mut masks = [0 as __mmask16; NV];
-        for (v, mk) in masks.iter_mut().enumerate() {
-            let cols = nr.saturating_sub(16 * v).min(16);
-            *mk = if cols == 16 { 0xffff } else { ((1u32 << cols) - 1) as u16 };
-        }
+        let masks = column_masks::<NV>(nr);
         let mut rows = [a.ptr; MR];
         for (r, row) in rows.iter_mut().enumerate() {
             // SAFETY: row min(r, mr − 1) < mr is a valid row of A.

@@ -136,7 +136,7 @@ pub enum Simd {
     Portable,
     /// AVX2 + FMA, 8 lanes.
     Avx2,
-    /// AVX-512F, 16 lanes ([`indirect_gemm`] only; [`indirect_dot`] runs its AVX2 kernel).
+    /// AVX-512F, 16 lanes ([`indirect_dot`] keeps the 8-lane chains, two rows per register).
     Avx512,
 }
 
@@ -649,6 +649,7 @@ mod avx2 {
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use super::{DotOperands, GemmOperands, DOT512_MR, MR};
+    use crate::sgemm::avx512::column_masks;
     use std::arch::x86_64::*;
     use std::sync::OnceLock;
 
@@ -679,11 +680,7 @@ mod avx512 {
         let GemmOperands { a, row_off, n, ldc, .. } = ops;
         let b = ops.b.as_ptr();
         super::for_each_tile(a, (t0, t1), row_off, n, (NR, KB), |job| {
-            let mut masks = [0 as __mmask16; NV];
-            for (v, mk) in masks.iter_mut().enumerate() {
-                let cols = job.nr.saturating_sub(16 * v).min(16);
-                *mk = if cols == 16 { 0xffff } else { ((1u32 << cols) - 1) as u16 };
-            }
+            let masks = column_masks::<NV>(job.nr);
             // SAFETY: forwarded; the tile's C corner is row (t − t0)·MR, column j0.
             unsafe {
                 let ct = c.add((job.t - t0) * MR * ldc + job.j0);
