@@ -15,11 +15,15 @@
 //!   in a fixed order ([`par`]);
 //! - autodiff walks a flat, creation-ordered tape, so gradient accumulation order is fixed.
 //!
-//! Results may differ between machines whose `matrixmultiply` picks another SIMD kernel.
+//! Results may differ between machines that run another SIMD kernel (AVX2, AVX-512 or
+//! portable), because each kernel has its own summation order; never between thread counts.
 //!
 //! ## Features
-//! - `cli` (default): the `detaux` binary and its I/O edges (clap, indicatif, serde_json, png,
-//!   flate2). `default-features = false` keeps only the numeric core.
+//! - `io` (default): file formats of the library — JSON reports and checkpoints (serde,
+//!   serde_json), PNG pictures (png), gzip (flate2).
+//! - `cli` (default, implies `io`): the `detaux` binary (clap, indicatif).
+//!
+//! `default-features = false` keeps only the numeric core.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -117,7 +117,7 @@ fn all_arms_of_one_seed_share_the_split_and_the_principal_task() {
     let discovered = detaux::mtl::data::labels_task("aux", (0..data.len()).map(|i| i % 3).collect()).unwrap();
     let pixel = pixel_kmeans_task(&data, (0..data.len()).map(|i| (i / 7) % 2).collect()).unwrap();
     let cfg = TrainConfig { epochs: 1, widths: vec![4, 4, 8, 8], hidden: 16, ..TrainConfig::default() };
-    let tasks = SeedTasks { seed: 3, discovered, pixel_kmeans: Some(pixel) };
+    let tasks = SeedTasks { seed: 3, discovered, pixel_kmeans: Some(pixel), oracle: Vec::new() };
     let mut seen = Vec::new();
     let runs = run_all_arms(&data, &splits, &principal, &tasks, &WeightingSpec::Uncertainty, &cfg, &mut |a, s| {
         seen.push((a.to_string(), s));

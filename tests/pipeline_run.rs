@@ -62,13 +62,44 @@ fn shortened_digits_pipeline_writes_every_file_and_is_thread_count_invariant() {
     }
     let seeds = ra["details"]["seeds"].as_array().unwrap();
     assert_eq!(seeds.len(), 2);
+    let mut holding = 0;
     for s in seeds {
         assert_eq!(s["aux_classes"].as_u64(), Some(3));
         let chosen = s["chosen_subspace"].as_u64().unwrap();
         assert!((1..10).contains(&chosen));
+        // The probe table: 10 subspaces × the one known factor, with chance, on test images.
+        let probe = &s["probe"];
+        assert_eq!(probe["factors"], serde_json::json!(["label"]));
+        assert_eq!(probe["accuracy"].as_array().map(Vec::len), Some(10));
+        assert!(probe["n_test"].as_u64().unwrap() > 100);
+        let v = &s["verdict"];
+        assert_eq!(v["principal"], "label");
+        assert_eq!(v["s0_principal"], probe["accuracy"][0][0]);
+        assert_eq!(v["carried"]["subspace"].as_u64(), Some(chosen));
+        holding += usize::from(v["isolates"].as_bool().unwrap());
+        assert!(s["probe_reconstruction"].as_f64().unwrap() > 0.0);
+    }
+    assert_eq!(ra["verdict"]["seeds_holding"].as_u64(), Some(holding as u64));
+    assert_eq!(ra["verdict"]["holds_for_every_seed"].as_bool(), Some(holding == 2));
+    // Paired differences: every arm but stl, per seed arm − stl.
+    let paired = ra["paired_vs_stl"].as_object().expect("paired_vs_stl");
+    assert_eq!(paired.len(), 3);
+    for arm in ["detaux-mtl", "random-aux", "pixel-kmeans-aux"] {
+        let p = &paired[arm]["selected_epoch"];
+        assert_eq!(p["n"].as_u64(), Some(2));
+        for (i, d) in p["values"].as_array().unwrap().iter().enumerate() {
+            let a = arms[arm]["principal_test_accuracy"]["values"][i].as_f64().unwrap();
+            let b = arms["stl"]["principal_test_accuracy"]["values"][i].as_f64().unwrap();
+            assert_eq!(d.as_f64().unwrap(), a - b, "{arm} seed {i}");
+        }
+        assert!(paired[arm]["last_epoch"]["mean"].is_number());
+    }
+    for f in ["traversal.png", "reconstructions.png", "clusters.png"] {
+        assert!(a.join("seed-1235").join(f).exists(), "seed-1235/{f} missing");
     }
     let md = std::fs::read_to_string(a.join("report.md")).unwrap();
     assert!(md.contains("detaux-mtl") && md.contains("curves.png") && md.contains("traversal.png"));
+    assert!(md.contains("## Stage-1 verdict") && md.contains("## Paired differences") && md.contains("| s0 |"));
 
     let mut rb = short_run(&b, "2");
     ra.as_object_mut().unwrap().remove("timing");
@@ -86,7 +117,7 @@ fn shortened_digits_pipeline_writes_every_file_and_is_thread_count_invariant() {
 fn bad_flags_are_one_line_errors() {
     let dir = scratch("bad");
     let d = dir.to_str().unwrap();
-    let cases: [(&[&str], &str); 8] = [
+    let cases: [(&[&str], &str); 11] = [
         (&["--dis-epochs", "0"], "--dis-epochs"),
         (&["--pairs-per-epoch", "0"], "--pairs-per-epoch"),
         (&["--clustering", "spectral:4"], "--clustering"),
@@ -95,6 +126,9 @@ fn bad_flags_are_one_line_errors() {
         (&["--seeds", "0"], "--seeds"),
         (&["--weighting", "magic"], "magic"),
         (&["--dataset", "npy:/nonexistent/detaux-dir"], "/nonexistent/detaux-dir"),
+        (&["--lambda-distance=-1"], "--lambda-distance"),
+        (&["--oracle-aux", "colour"], "--oracle-aux"),
+        (&["--seeds", "1000000"], "--seeds"),
     ];
     for (extra, needle) in cases {
         let mut args = vec!["run", "--out", d];

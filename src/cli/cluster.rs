@@ -38,10 +38,7 @@ use crate::error::{Error, Result};
 use crate::io::npy::{read_npy, write_npy, NpyData};
 use crate::par::ThreadPool;
 use crate::rng::SeedTree;
-use crate::viz::canvas::palette;
-use crate::viz::Canvas;
-use ndarray::{Array2, Array3, ArrayView2, Axis};
-use rand::Rng;
+use ndarray::{Array2, Array3, Axis};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -168,100 +165,6 @@ fn factor_names(path: &Path, count: usize) -> Vec<String> {
     names
 }
 
-fn sample_rows(n: usize, m: usize, seeds: &SeedTree, name: &str) -> Vec<usize> {
-    let mut idx: Vec<usize> = (0..n).collect();
-    if m >= n {
-        return idx;
-    }
-    let mut rng = seeds.rng(name);
-    for i in 0..m {
-        let j = rng.gen_range(i..n);
-        idx.swap(i, j);
-    }
-    idx.truncate(m);
-    idx.sort_unstable();
-    idx
-}
-
-/// First two principal axes of `x` (`[n, d]`), by power iteration on the f64 covariance
-/// (deterministic start vector, 200 iterations, deflation).
-fn pca2(x: ArrayView2<f32>) -> (Vec<f64>, [Vec<f64>; 2]) {
-    let (n, d) = x.dim();
-    let mean: Vec<f64> = (0..d).map(|j| x.column(j).iter().map(|&v| v as f64).sum::<f64>() / n as f64).collect();
-    let mut cov = vec![0f64; d * d];
-    for row in x.rows() {
-        for a in 0..d {
-            let va = row[a] as f64 - mean[a];
-            for b in 0..d {
-                cov[a * d + b] += va * (row[b] as f64 - mean[b]);
-            }
-        }
-    }
-    let mut axes: [Vec<f64>; 2] = [vec![0.0; d], vec![0.0; d]];
-    for (t, axis) in axes.iter_mut().enumerate() {
-        let mut v: Vec<f64> = (0..d).map(|j| 1.0 + 0.1 * (j + t) as f64).collect();
-        for _ in 0..200 {
-            let mut w: Vec<f64> = (0..d).map(|a| (0..d).map(|b| cov[a * d + b] * v[b]).sum()).collect();
-            let norm = w.iter().map(|x| x * x).sum::<f64>().sqrt();
-            if norm == 0.0 {
-                break;
-            }
-            w.iter_mut().for_each(|x| *x /= norm);
-            v = w;
-        }
-        let lambda: f64 = (0..d).map(|a| v[a] * (0..d).map(|b| cov[a * d + b] * v[b]).sum::<f64>()).sum();
-        for a in 0..d {
-            for b in 0..d {
-                cov[a * d + b] -= lambda * v[a] * v[b];
-            }
-        }
-        *axis = v;
-    }
-    (mean, axes)
-}
-
-/// Writes a 2-D PCA scatter of `x` (up to 5 000 rows drawn with `seeds`) coloured by `labels`
-/// (`noise_label` in grey) to `path`.
-pub(crate) fn scatter_png(
-    x: ArrayView2<f32>,
-    labels: &[i64],
-    noise_label: Option<i64>,
-    title: &str,
-    seeds: &SeedTree,
-    path: &Path,
-) -> Result<()> {
-    let rows = sample_rows(x.nrows(), 5000, seeds, "plot-sample");
-    let (mean, axes) = pca2(x);
-    let d = x.ncols();
-    let pts: Vec<(f64, f64, i64)> = rows
-        .iter()
-        .map(|&i| {
-            let r = x.row(i);
-            let p = |ax: &[f64]| (0..d).map(|j| (r[j] as f64 - mean[j]) * ax[j]).sum::<f64>();
-            (p(&axes[0]), p(&axes[1]), labels[i])
-        })
-        .collect();
-    let (w, h, margin) = (640usize, 640usize, 40f64);
-    let mut canvas = Canvas::new(w, h, [255, 255, 255]);
-    let (mut x0, mut x1, mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
-    for &(a, b, _) in &pts {
-        x0 = x0.min(a);
-        x1 = x1.max(a);
-        y0 = y0.min(b);
-        y1 = y1.max(b);
-    }
-    let sx = (w as f64 - 2.0 * margin) / (x1 - x0).max(1e-12);
-    let sy = (h as f64 - 2.0 * margin) / (y1 - y0).max(1e-12);
-    for &(a, b, l) in &pts {
-        let colour = if Some(l) == noise_label { [170, 170, 170] } else { palette(l.max(0) as usize) };
-        let px = (margin + (a - x0) * sx) as isize;
-        let py = (h as f64 - margin - (b - y0) * sy) as isize;
-        canvas.disc(px, py, 2, colour);
-    }
-    canvas.text(8, 8, title, 2, [0, 0, 0]);
-    canvas.save_png(path)
-}
-
 /// Runs stage 2 and writes `aux_labels.npy`, `clusters.json` and `clusters.png`.
 pub fn run(args: &ClusterArgs) -> Result<()> {
     let threads = args.threads.unwrap_or_else(crate::par::default_threads);
@@ -311,7 +214,7 @@ pub fn run(args: &ClusterArgs) -> Result<()> {
         }
         _ => None,
     };
-    let fit_rows = sample_rows(n, args.fit_sample.unwrap_or(n), &seeds, "fit-sample");
+    let fit_rows = crate::viz::scatter::sample_rows(n, args.fit_sample.unwrap_or(n), &seeds, "fit-sample");
     let x_fit = x.select(Axis(0), &fit_rows);
     let method = match args.method {
         Method::Kmeans if args.k == "auto" => Clustering::KMeansAuto { k_min: args.k_min, k_max: args.k_max },
@@ -381,7 +284,8 @@ pub fn run(args: &ClusterArgs) -> Result<()> {
         subspace_json.get("chosen").map_or("-".to_string(), |v| v.to_string()),
         n_labels
     );
-    scatter_png(x.view(), &labels, noise_shift.then_some(0), &title, &seeds, &out.join("clusters.png"))?;
+    crate::viz::scatter_canvas(x.view(), &labels, noise_shift.then_some(0), &title, &seeds)
+        .save_png(&out.join("clusters.png"))?;
     let report = json!({
         "input": latents_path.display().to_string(),
         "input_shape": input_shape,

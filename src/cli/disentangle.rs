@@ -30,7 +30,7 @@ use crate::losses::{DistributionMode, ReconstructionLoss};
 use crate::par::ThreadPool;
 use crate::rng::SeedTree;
 use crate::stage1::checkpoint::{config_to_json, load_checkpoint, save_checkpoint};
-use crate::stage1::pictures::{reconstruction_sheet, traversal_grid};
+use crate::stage1::pictures::held_out_pictures;
 use crate::stage1::{
     encode_subspaces, export_latents, probe, Control, EpochRecord, Observer, OracleMode, ProbeConfig, ProbeTable,
     RunEnd, Stage1Config, StepRecord, Trainer,
@@ -388,21 +388,9 @@ impl Observer for Cli<'_> {
 /// # Errors
 /// I/O errors writing the PNGs.
 pub fn write_pictures(t: &Trainer, data: &Dataset, dir: &Path, suffix: &str) -> Result<()> {
-    let held = &t.split().test;
-    let loss = t.config().losses.reconstruction;
-    // Ten held-out images spread over the (index-sorted) held-out list, so several factor
-    // values appear.
-    let n = held.len().min(10);
-    let shown: Vec<usize> = (0..n).map(|i| held[i * held.len() / n]).collect();
-    reconstruction_sheet(t.model(), loss, data, &shown, 1)?
-        .save_png(&dir.join(format!("reconstructions{suffix}.png")))?;
-    let a = held[0];
-    let b = held
-        .iter()
-        .copied()
-        .find(|&j| (0..data.n_factors()).all(|f| data.factor(j, f) != data.factor(a, f)))
-        .unwrap_or(held[held.len().min(2) - 1]);
-    traversal_grid(t.model(), loss, data, a, b, 8, 1)?.save_png(&dir.join(format!("traversal{suffix}.png")))
+    let (sheet, traversal) = held_out_pictures(t.model(), t.config().losses.reconstruction, data, &t.split().test)?;
+    sheet.save_png(&dir.join(format!("reconstructions{suffix}.png")))?;
+    traversal.save_png(&dir.join(format!("traversal{suffix}.png")))
 }
 
 /// The probe on the held-out images of a trained run.

@@ -42,7 +42,7 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Stage 3: train the shared trunk on the principal task plus auxiliary labels (or alone).
     Train(train::TrainArgs),
-    /// The whole pipeline over seeds: stage 1 -> stage 2 -> stage 3 vs STL and two control tasks; writes report.json/md.
+    /// The whole pipeline over seeds: stage 1 (+ probe and verdict) -> stage 2 -> stage 3 vs STL and control arms; writes report.json/md.
     Run(run::RunArgs),
 }
 

@@ -21,7 +21,7 @@
 //! docs of [`super`]), so the labels are too.
 
 use super::{choose_k_by_silhouette, Hdbscan, KMeans};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::rng::SeedTree;
 use ndarray::ArrayView2;
 
@@ -47,6 +47,57 @@ pub enum Clustering {
         /// `min_samples` of the core distances; `None` = `min_cluster_size` (the package's default).
         min_samples: Option<usize>,
     },
+}
+
+impl std::str::FromStr for Clustering {
+    type Err = Error;
+
+    /// Parses `kmeans:K`, `kmeans:auto` (2..=8), `kmeans:auto:MIN-MAX` or
+    /// `hdbscan:MIN_CLUSTER_SIZE`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParam`] named `--clustering`.
+    fn from_str(s: &str) -> Result<Clustering> {
+        let bad = |why: &str| {
+            Error::param(
+                "--clustering",
+                format!("{why}; expected kmeans:K, kmeans:auto[:MIN-MAX] or hdbscan:M, got '{s}'"),
+            )
+        };
+        let num = |t: &str| t.parse::<usize>().map_err(|_| bad(&format!("'{t}' is not a number")));
+        let parts: Vec<&str> = s.split(':').collect();
+        match parts.as_slice() {
+            ["kmeans", "auto"] => Ok(Clustering::KMeansAuto { k_min: 2, k_max: 8 }),
+            ["kmeans", "auto", range] => {
+                let (a, b) = range.split_once('-').ok_or_else(|| bad("the range must be MIN-MAX"))?;
+                let (k_min, k_max) = (num(a)?, num(b)?);
+                if k_min < 2 || k_min > k_max {
+                    return Err(bad("need 2 <= MIN <= MAX"));
+                }
+                Ok(Clustering::KMeansAuto { k_min, k_max })
+            }
+            ["kmeans", k] => match num(k)? {
+                k if k >= 2 => Ok(Clustering::KMeans { k }),
+                _ => Err(bad("k must be >= 2")),
+            },
+            ["hdbscan", m] => match num(m)? {
+                m if m >= 2 => Ok(Clustering::Hdbscan { min_cluster_size: m, min_samples: None }),
+                _ => Err(bad("the minimum cluster size must be >= 2")),
+            },
+            _ => Err(bad("unknown form")),
+        }
+    }
+}
+
+impl std::fmt::Display for Clustering {
+    /// The form [`str::parse`] reads back (`min_samples` is not part of it).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Clustering::KMeans { k } => write!(f, "kmeans:{k}"),
+            Clustering::KMeansAuto { k_min, k_max } => write!(f, "kmeans:auto:{k_min}-{k_max}"),
+            Clustering::Hdbscan { min_cluster_size, .. } => write!(f, "hdbscan:{min_cluster_size}"),
+        }
+    }
 }
 
 /// [`Clustering`] plus the k-means settings it shares across methods.

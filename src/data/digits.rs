@@ -9,7 +9,7 @@
 //! 0..=9. Pixels are stored as u8 `round(v·255/16)`, so `v = 16` becomes 255 and a batch is
 //! `v/16` in `[0, 1]`. One factor, `"label"` (cardinality 10).
 //!
-//! Decompression needs the `cli` feature (flate2); without it [`load`] returns an error.
+//! Decompression needs the `io` feature (flate2); without it [`load`] returns an error.
 
 use super::dataset::{Dataset, FactorSpec, LabelKind};
 use crate::error::{Error, Result};
@@ -24,7 +24,7 @@ pub const N_IMAGES: usize = 1797;
 /// Loads the built-in digits (u8 `[1797, 8, 8, 1]`, factor `label`).
 ///
 /// # Errors
-/// [`Error::Format`] without the `cli` feature (no gzip) or if the embedded file were corrupt.
+/// [`Error::Format`] without the `io` feature (no gzip) or if the embedded file were corrupt.
 pub fn load() -> Result<Dataset> {
     let path = Path::new("<built-in>/datasets/digits/digits.csv.gz");
     let bytes = super::gz::maybe_gunzip(DIGITS_CSV_GZ.to_vec(), path)?;

@@ -1,6 +1,6 @@
 //! Transparent gzip decompression for loaders (IDX `.gz`, the bundled digits CSV).
 //!
-//! gzip needs `flate2`, an optional dependency of the `cli` feature. Without it, a gzip file is
+//! gzip needs `flate2`, an optional dependency of the `io` feature. Without it, a gzip file is
 //! rejected with an error that names the file and says how to proceed.
 
 use crate::error::{Error, Result};
@@ -15,7 +15,7 @@ pub fn is_gzip(bytes: &[u8]) -> bool {
 ///
 /// # Errors
 /// [`Error::Format`] naming `path` for a corrupt or truncated gzip stream, or when the build
-/// lacks the `cli` feature (no gzip support).
+/// lacks the `io` feature (no gzip support).
 pub fn maybe_gunzip(bytes: Vec<u8>, path: &Path) -> Result<Vec<u8>> {
     if !is_gzip(&bytes) {
         return Ok(bytes);
@@ -23,7 +23,7 @@ pub fn maybe_gunzip(bytes: Vec<u8>, path: &Path) -> Result<Vec<u8>> {
     gunzip(&bytes, path)
 }
 
-#[cfg(feature = "cli")]
+#[cfg(feature = "io")]
 fn gunzip(bytes: &[u8], path: &Path) -> Result<Vec<u8>> {
     use std::io::Read;
     let mut out = Vec::with_capacity(bytes.len() * 4);
@@ -33,10 +33,10 @@ fn gunzip(bytes: &[u8], path: &Path) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-#[cfg(not(feature = "cli"))]
+#[cfg(not(feature = "io"))]
 fn gunzip(_bytes: &[u8], path: &Path) -> Result<Vec<u8>> {
     Err(Error::format(
         path,
-        "gzip-compressed, but this build has no gzip support (enable the `cli` feature, or decompress the file first)",
+        "gzip-compressed, but this build has no gzip support (enable the `io` feature, or decompress the file first)",
     ))
 }

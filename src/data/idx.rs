@@ -3,7 +3,7 @@
 //! IDX layout (LeCun et al.): two zero bytes, a type byte (`0x08` = u8), the number of
 //! dimensions `d`, then `d` big-endian u32 sizes, then the data in C order. Images are
 //! `idx3` (`[n, rows, cols]`), labels `idx1` (`[n]`). A file is gzip if it starts with `1f 8b`
-//! (whatever its name); gzip needs the `cli` feature.
+//! (whatever its name); gzip needs the `io` feature.
 //!
 //! `mnist:DIR` reads `train-images-idx3-ubyte` + `train-labels-idx1-ubyte` and/or
 //! `t10k-images-idx3-ubyte` + `t10k-labels-idx1-ubyte` (each optionally `.gz`; the

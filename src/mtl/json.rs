@@ -1,5 +1,5 @@
 //! JSON forms of training outcomes (`metrics.json`, `epochs.jsonl`, `report.json`); needs the
-//! `cli` feature (serde_json).
+//! `io` feature (serde_json).
 //!
 //! Everything that is part of the determinism contract is under keys other than `"seconds"`
 //! / `"timing"`, so two runs can be compared by dropping those.

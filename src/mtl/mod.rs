@@ -26,7 +26,7 @@
 
 pub mod data;
 pub mod eval;
-#[cfg(feature = "cli")]
+#[cfg(feature = "io")]
 pub mod json;
 pub mod model;
 pub mod report;

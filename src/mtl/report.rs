@@ -83,11 +83,14 @@ pub struct SeedTasks {
     pub discovered: Task,
     /// The pixel-k-means control (k-means on raw pixels, e.g. with the same `k`), if computed.
     pub pixel_kmeans: Option<Task>,
+    /// Oracle controls: `(arm name, task)`, e.g. `("oracle-aux:scale", true scale labels)`.
+    pub oracle: Vec<(String, Task)>,
 }
 
 /// Trains, for one seed, the arms `stl`, `detaux-mtl`, `random-aux` (uniform labels with the
 /// discovered task's `k`, stream `random_aux` of `SeedTree::new(seed).child("controls")`) and,
-/// if given, `pixel-kmeans-aux`, in that order. `observer(arm, seed)` gives each run's observer.
+/// if given, `pixel-kmeans-aux`, then every oracle arm, in that order. `observer(arm, seed)`
+/// gives each run's observer.
 ///
 /// # Errors
 /// Whatever [`run_arm`] reports.
@@ -108,6 +111,9 @@ pub fn run_all_arms(
         vec![("stl", None), ("detaux-mtl", Some(&tasks.discovered)), ("random-aux", Some(&random))];
     if let Some(p) = &tasks.pixel_kmeans {
         arms.push(("pixel-kmeans-aux", Some(p)));
+    }
+    for (name, task) in &tasks.oracle {
+        arms.push((name.as_str(), Some(task)));
     }
     let mut out = Vec::with_capacity(arms.len());
     for (arm, aux) in arms {
@@ -202,6 +208,8 @@ pub struct ArmSummary {
     pub accuracy: Vec<f64>,
     /// Test macro-F1 per seed.
     pub macro_f1: Vec<f64>,
+    /// Test accuracy per seed at the last epoch (equal to `accuracy` without a validation split).
+    pub accuracy_last: Vec<f64>,
 }
 
 impl ArmSummary {
@@ -213,16 +221,20 @@ impl ArmSummary {
     pub fn f1_stats(&self) -> (f64, f64) {
         mean_std(&self.macro_f1)
     }
+    /// `(mean, std)` of the last-epoch accuracy.
+    pub fn last_stats(&self) -> (f64, f64) {
+        mean_std(&self.accuracy_last)
+    }
 }
 
 /// Everything the report shows.
 #[derive(Clone, Debug, Default)]
 pub struct Report {
-    /// Run configuration (free-form JSON object; needs `cli` to be serialised).
-    #[cfg(feature = "cli")]
+    /// Run configuration (free-form JSON object; needs `io` to be serialised).
+    #[cfg(feature = "io")]
     pub config: serde_json::Value,
     /// Stage-1/2 details (chosen subspace, cluster statistics, …), free-form JSON.
-    #[cfg(feature = "cli")]
+    #[cfg(feature = "io")]
     pub details: serde_json::Value,
     /// Every arm × seed run.
     pub runs: Vec<ArmRun>,
@@ -254,6 +266,10 @@ impl Report {
                     seeds: runs.iter().map(|r| r.seed).collect(),
                     accuracy: p.iter().map(|m| m.accuracy).collect(),
                     macro_f1: p.iter().map(|m| m.macro_f1).collect(),
+                    accuracy_last: runs
+                        .iter()
+                        .map(|r| r.outcome.epochs.last().map_or(f64::NAN, |e| e.test[0].accuracy))
+                        .collect(),
                 }
             })
             .collect()
@@ -262,11 +278,15 @@ impl Report {
     /// The markdown table of [`Report::summaries`].
     pub fn table_md(&self) -> String {
         let mut s = String::from(
-            "| arm | principal test accuracy (mean ± std) | principal test macro-F1 (mean ± std) | seeds |\n|---|---|---|---|\n",
+            "| arm | principal test accuracy (mean ± std) | principal test macro-F1 (mean ± std) | accuracy at the last epoch | seeds |\n|---|---|---|---|---|\n",
         );
         for a in self.summaries() {
-            let ((am, asd), (fm, fsd)) = (a.accuracy_stats(), a.f1_stats());
-            s.push_str(&format!("| {} | {am:.4} ± {asd:.4} | {fm:.4} ± {fsd:.4} | {} |\n", a.arm, a.seeds.len()));
+            let ((am, asd), (fm, fsd), (lm, lsd)) = (a.accuracy_stats(), a.f1_stats(), a.last_stats());
+            s.push_str(&format!(
+                "| {} | {am:.4} ± {asd:.4} | {fm:.4} ± {fsd:.4} | {lm:.4} ± {lsd:.4} | {} |\n",
+                a.arm,
+                a.seeds.len()
+            ));
         }
         s
     }
@@ -352,12 +372,12 @@ impl Report {
     }
 
     /// The JSON document of `report.json`.
-    #[cfg(feature = "cli")]
+    #[cfg(feature = "io")]
     pub fn to_json(&self) -> serde_json::Value {
         use serde_json::json;
         let mut arms = serde_json::Map::new();
         for a in self.summaries() {
-            let ((am, asd), (fm, fsd)) = (a.accuracy_stats(), a.f1_stats());
+            let ((am, asd), (fm, fsd), (lm, lsd)) = (a.accuracy_stats(), a.f1_stats(), a.last_stats());
             let runs: Vec<serde_json::Value> = self
                 .runs
                 .iter()
@@ -383,6 +403,7 @@ impl Report {
                 json!({
                     "principal_test_accuracy": {"mean": am, "std": asd, "values": a.accuracy},
                     "principal_test_macro_f1": {"mean": fm, "std": fsd, "values": a.macro_f1},
+                    "principal_test_accuracy_last_epoch": {"mean": lm, "std": lsd, "values": a.accuracy_last},
                     "runs": runs,
                 }),
             );
@@ -410,7 +431,7 @@ impl Report {
     ///
     /// # Errors
     /// [`Error::InvalidData`] if there are no runs; [`Error::Io`] on write failures.
-    #[cfg(feature = "cli")]
+    #[cfg(feature = "io")]
     pub fn write(&self, dir: &std::path::Path) -> Result<()> {
         if self.runs.is_empty() {
             return Err(Error::InvalidData("report: no runs to report".into()));

@@ -4,7 +4,7 @@
 //! - [`step`]: one training step — every loss term of `training_step`, weighted;
 //! - [`train`]: the training loop ([`Trainer`], [`Stage1Config`], [`Observer`]), held-out split,
 //!   validation loss, resumable [`TrainState`], latent encoding and export;
-//! - [`checkpoint`] (feature `cli`): safetensors-compatible checkpoints, atomic, checked on load;
+//! - [`checkpoint`] (feature `io`): safetensors-compatible checkpoints, atomic, checked on load;
 //! - [`pictures`]: reconstructions and the latent traversal grid;
 //! - [`probe`]: k-NN probe accuracy per (subspace, factor) on held-out images.
 //!
@@ -29,7 +29,7 @@
 //! Resume: `Trainer::restore(config, &data, checkpoint.state)` with a
 //! [`checkpoint::load_checkpoint`] result; the run continues bitwise identically.
 
-#[cfg(feature = "cli")]
+#[cfg(feature = "io")]
 pub mod checkpoint;
 pub mod pictures;
 pub mod probe;
@@ -37,7 +37,7 @@ pub mod schedule;
 pub mod step;
 pub mod train;
 
-pub use probe::{probe, ProbeConfig, ProbeTable};
+pub use probe::{probe, probe_fit_score, ProbeConfig, ProbeTable};
 pub use schedule::Betas;
 pub use step::{training_step, LossConfig, LossTerms, StepResult};
 pub use train::{

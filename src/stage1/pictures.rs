@@ -131,3 +131,31 @@ pub fn traversal_grid(
     }
     Ok(canvas)
 }
+
+/// The two pictures of a trained model on images it did not train on, `held` (dataset indices,
+/// at least one): a [`reconstruction_sheet`] of ten images spread over `held`, and a
+/// [`traversal_grid`] (8 steps) from `held[0]` to the first image of `held` that differs from
+/// it in every factor (else the last of the first two images).
+///
+/// # Errors
+/// [`Error::InvalidParam`] if `held` is empty; as the two pictures.
+pub fn held_out_pictures(
+    model: &DisentangleModel<f32>,
+    loss: ReconstructionLoss,
+    data: &Dataset,
+    held: &[usize],
+) -> Result<(Canvas, Canvas)> {
+    if held.is_empty() {
+        return Err(Error::param("held", "no held-out images to draw"));
+    }
+    let n = held.len().min(10);
+    let shown: Vec<usize> = (0..n).map(|i| held[i * held.len() / n]).collect();
+    let sheet = reconstruction_sheet(model, loss, data, &shown, 1)?;
+    let a = held[0];
+    let b = held
+        .iter()
+        .copied()
+        .find(|&j| (0..data.n_factors()).all(|f| data.factor(j, f) != data.factor(a, f)))
+        .unwrap_or(held[held.len().min(2) - 1]);
+    Ok((sheet, traversal_grid(model, loss, data, a, b, 8, 1)?))
+}

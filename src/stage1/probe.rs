@@ -12,6 +12,9 @@
 //! Detaux claim is that subspace 0 predicts the principal factor and nothing else, while other
 //! subspaces carry the remaining factors.
 //!
+//! [`probe_fit_score`] is the same vote with a given fit set (e.g. the images the model trained
+//! on) and score set (e.g. test images), as the pipeline uses it.
+//!
 //! **Determinism.** The split is seeded; work is parallel over test images (each prediction is
 //! computed by one task from fixed-order sums), so the table does not depend on threads.
 
@@ -97,7 +100,7 @@ pub fn probe(
     if !(config.train_fraction > 0.0 && config.train_fraction < 1.0) {
         return Err(Error::param("train_fraction", format!("must be in (0, 1), got {}", config.train_fraction)));
     }
-    let (n, k, d) = codes.dim();
+    let n = codes.len_of(Axis(0));
     if factors.nrows() != n {
         return Err(Error::param("factors", format!("{} rows for {n} codes", factors.nrows())));
     }
@@ -117,28 +120,104 @@ pub fn probe(
         return Err(Error::param("codes", format!("{n} images cannot be split into a probe train and test part")));
     }
     let (train, test) = order.split_at(n_train);
-    let n_factors = factors.ncols();
-    let cards: Vec<usize> =
-        (0..n_factors).map(|f| factors.column(f).iter().max().map_or(1, |&m| m as usize + 1)).collect();
+    let (accuracy, chance) = knn_table(codes, factors, train, codes, factors, test, config.neighbours);
+    Ok(ProbeTable {
+        factors: factor_names.to_vec(),
+        accuracy,
+        chance,
+        n_train: train.len(),
+        n_test: test.len(),
+        config,
+    })
+}
+
+/// The probe with a given fit set: the k-NN votes come from `fit_codes` / `fit_factors`
+/// (e.g. the images the model trained on) and every image of `score_codes` / `score_factors`
+/// is scored (e.g. held-out test images). Chance is the fit set's most frequent value, scored
+/// on the score set. `config.train_fraction` is not used.
+///
+/// # Errors
+/// [`Error::InvalidParam`] for `neighbours == 0`, an empty fit or score set, codes and factors
+/// of different lengths or shapes, or a number of factor names different from the factor
+/// columns; [`Error::InvalidData`] for non-finite codes.
+pub fn probe_fit_score(
+    fit_codes: ArrayView3<'_, f32>,
+    fit_factors: ArrayView2<'_, u32>,
+    score_codes: ArrayView3<'_, f32>,
+    score_factors: ArrayView2<'_, u32>,
+    factor_names: &[String],
+    config: ProbeConfig,
+) -> Result<ProbeTable> {
+    if config.neighbours == 0 {
+        return Err(Error::param("neighbours", "must be >= 1, got 0"));
+    }
+    let (nf, k, d) = fit_codes.dim();
+    let ns = score_codes.len_of(Axis(0));
+    if nf == 0 || ns == 0 {
+        return Err(Error::param("codes", format!("{nf} fit and {ns} scored images: both must be non-empty")));
+    }
+    if score_codes.dim() != (ns, k, d) {
+        return Err(Error::param("score_codes", format!("{:?} for fit codes {:?}", score_codes.dim(), (nf, k, d))));
+    }
+    let nfac = factor_names.len();
+    if fit_factors.dim() != (nf, nfac) || score_factors.dim() != (ns, nfac) {
+        return Err(Error::param(
+            "factors",
+            format!(
+                "fit {:?} and score {:?} for {nf} / {ns} images and {nfac} names",
+                fit_factors.dim(),
+                score_factors.dim()
+            ),
+        ));
+    }
+    if fit_codes.iter().chain(score_codes.iter()).any(|v| !v.is_finite()) {
+        return Err(Error::InvalidData("probe: codes contain NaN or infinity".into()));
+    }
+    let fit: Vec<usize> = (0..nf).collect();
+    let score: Vec<usize> = (0..ns).collect();
+    let (accuracy, chance) =
+        knn_table(fit_codes, fit_factors, &fit, score_codes, score_factors, &score, config.neighbours);
+    Ok(ProbeTable { factors: factor_names.to_vec(), accuracy, chance, n_train: nf, n_test: ns, config })
+}
+
+/// k-NN accuracy `[K, F]` of rows `test` of `(tc, tf)` voted by rows `train` of `(fc, ff)`, and
+/// the chance level per factor. Factor values are bounded by the largest value present.
+fn knn_table(
+    fc: ArrayView3<'_, f32>,
+    ff: ArrayView2<'_, u32>,
+    train: &[usize],
+    tc: ArrayView3<'_, f32>,
+    tf: ArrayView2<'_, u32>,
+    test: &[usize],
+    neighbours: usize,
+) -> (Array2<f64>, Vec<f64>) {
+    let (_, k, d) = fc.dim();
+    let n_factors = ff.ncols();
+    let cards: Vec<usize> = (0..n_factors)
+        .map(|f| {
+            let m = ff.column(f).iter().chain(tf.column(f).iter()).max().map_or(0, |&m| m as usize);
+            m + 1
+        })
+        .collect();
     let chance: Vec<f64> = (0..n_factors)
         .map(|f| {
             let mut counts = vec![0usize; cards[f]];
             for &i in train {
-                counts[factors[[i, f]] as usize] += 1;
+                counts[ff[[i, f]] as usize] += 1;
             }
             let best = (0..cards[f]).max_by_key(|&v| (counts[v], std::cmp::Reverse(v))).unwrap_or(0);
-            test.iter().filter(|&&i| factors[[i, f]] as usize == best).count() as f64 / test.len() as f64
+            test.iter().filter(|&&i| tf[[i, f]] as usize == best).count() as f64 / test.len() as f64
         })
         .collect();
-    let nb = config.neighbours.min(train.len());
+    let nb = neighbours.min(train.len());
     let mut accuracy = Array2::<f64>::zeros((k, n_factors));
     for kk in 0..k {
         let train_codes: Vec<f32> =
-            train.iter().flat_map(|&i| codes.index_axis(Axis(0), i).index_axis(Axis(0), kk).to_vec()).collect();
+            train.iter().flat_map(|&i| fc.index_axis(Axis(0), i).index_axis(Axis(0), kk).to_vec()).collect();
         let correct: Vec<Vec<bool>> = test
             .par_iter()
             .map(|&i| {
-                let q = codes.index_axis(Axis(0), i);
+                let q = tc.index_axis(Axis(0), i);
                 let q = q.index_axis(Axis(0), kk);
                 let mut dist: Vec<(f32, usize)> = (0..train.len())
                     .map(|j| {
@@ -152,10 +231,10 @@ pub fn probe(
                     .map(|f| {
                         let mut votes = vec![0usize; cards[f]];
                         for &(_, j) in near {
-                            votes[factors[[train[j], f]] as usize] += 1;
+                            votes[ff[[train[j], f]] as usize] += 1;
                         }
                         let pred = (0..cards[f]).max_by_key(|&v| (votes[v], std::cmp::Reverse(v))).unwrap_or(0);
-                        pred == factors[[i, f]] as usize
+                        pred == tf[[i, f]] as usize
                     })
                     .collect()
             })
@@ -164,12 +243,5 @@ pub fn probe(
             accuracy[[kk, f]] = correct.iter().filter(|c| c[f]).count() as f64 / test.len() as f64;
         }
     }
-    Ok(ProbeTable {
-        factors: factor_names.to_vec(),
-        accuracy,
-        chance,
-        n_train: train.len(),
-        n_test: test.len(),
-        config,
-    })
+    (accuracy, chance)
 }

@@ -129,7 +129,7 @@ impl Canvas {
     ///
     /// # Errors
     /// [`crate::Error::Io`] if the file cannot be written.
-    #[cfg(feature = "cli")]
+    #[cfg(feature = "io")]
     pub fn save_png(&self, path: &std::path::Path) -> crate::Result<()> {
         crate::io::write_atomic_with(path, |w| {
             let mut enc = png::Encoder::new(w, self.width as u32, self.height as u32);

@@ -1,0 +1,411 @@
+//! The whole Detaux pipeline for one seed: stage 1 → stage 2 → stage 3 with its control arms.
+//!
+//! For a dataset already at model input size (`[n, c, 64, 64]` images, see
+//! [`Dataset::to_model_input`]) and a master seed `s`:
+//!
+//! 1. **Split** ([`experiment_splits`], seed `s`): train (optionally scarce, `train_fraction`),
+//!    optional validation, test. The test images are never used for training or selection.
+//! 2. **Disentangle** ([`crate::stage1`]): the stage-1 model is trained on the *training* images
+//!    only (its weak supervision uses the principal labels, so training it on test images
+//!    would leak them), seed `s`. Then the K subspace codes of every image are exported,
+//!    `[n, K, d]`.
+//! 3. **Discover** ([`crate::cluster`]): the subspace `argmin_{k≥1} |mean_b ⟨s_k, s_0⟩|` over the
+//!    training images (or an override), then k-means (fixed `k` or `k` chosen by silhouette) or
+//!    HDBSCAN fitted on the training rows and predicting every row; HDBSCAN noise becomes label 0
+//!    (the reference's +1 shift).
+//! 4. **Learn** ([`crate::mtl::report::run_all_arms`]): `stl`, `detaux-mtl`, `random-aux` (uniform
+//!    labels with the same `k`), `pixel-kmeans-aux` (k-means with the same `k` on raw pixels
+//!    of the training images) and one `oracle-aux:<factor>` arm per chosen known factor (the
+//!    true factor as the auxiliary task: the ceiling a perfect discovery could reach), each
+//!    with the same split, initial trunk, epochs and optimiser.
+//!
+//! After stage 1, the **probe** ([`crate::stage1::probe_fit_score`]) measures how well each
+//! subspace predicts each known factor: a k-NN vote among the codes of the stage-1 training
+//! images, scored on held-out images (the test split, at most `probe_max_images`, never
+//! trained on). The [`verdict`] states whether s0 isolates the principal factor and
+//! what the clustered subspace carries. The probe is a diagnostic: nothing in the pipeline is
+//! selected with it.
+//!
+//! Modules: [`preset`] (the presets as values), [`experiment`] (the multi-seed loop and its
+//! report), [`verdict`], [`stats`] (paired differences to the baseline).
+//!
+//! # Library API
+//! ```no_run
+//! use detaux::pipeline::{Experiment, ExperimentConfig, Preset, Quiet};
+//! let mut config = ExperimentConfig::from_preset(&Preset::digits());
+//! config.seeds = 1; // every preset value is a plain field
+//! config.pipeline.stage3.epochs = 20;
+//! let data = config.load_data()?;
+//! let report = Experiment::new(config)?.run(&data, &mut Quiet)?;
+//! for seed in &report.seeds {
+//!     println!("{}", seed.verdict.isolation_line());
+//! }
+//! println!("{}", report.summary_text()?);
+//! # Ok::<(), detaux::Error>(())
+//! ```
+//!
+//! ## Determinism
+//! Every random draw comes from `SeedTree::new(s)` and its named children; every stage is
+//! thread-count invariant, so a seed's metrics are bitwise identical at any `--threads`.
+//! Only the wall times differ.
+
+pub mod experiment;
+pub mod preset;
+pub mod stats;
+pub mod verdict;
+
+use crate::cluster::metrics::normalized_mutual_info;
+use crate::cluster::{cluster_codes, select_subspace, KMeans};
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::mtl::data::{experiment_splits, labels_from_i64, labels_task, principal_task, SplitConfig};
+use crate::mtl::report::{pixel_kmeans_control, run_all_arms, ArmRun, SeedTasks};
+use crate::mtl::weighting::WeightingSpec;
+use crate::mtl::{Observer as MtlObserver, Splits, TrainConfig};
+use crate::rng::SeedTree;
+use crate::stage1::{
+    encode_subspaces, export_latents, probe_fit_score, reconstruction_error, Observer as Stage1Observer, ProbeConfig,
+    ProbeTable, Stage1Config, Trainer,
+};
+use ndarray::{Array2, Array3, Axis};
+use std::time::Instant;
+use verdict::Verdict;
+
+pub use crate::cluster::{AuxClustering, Clustering};
+pub use experiment::{Experiment, ExperimentConfig, ExperimentReport, SeedSummary};
+pub use preset::Preset;
+
+/// Which oracle-aux control arms to train.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum OracleArms {
+    /// None.
+    None,
+    /// One per known factor other than the principal (default).
+    #[default]
+    AllOther,
+    /// These factors, by name.
+    Factors(Vec<String>),
+}
+
+impl OracleArms {
+    /// The factor indices of `data` these arms use, in dataset factor order for `AllOther`,
+    /// else in the given order.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParam`] (named `--oracle-aux`) for an unknown factor, the principal
+    /// factor, or a factor named twice.
+    pub fn resolve(&self, data: &Dataset) -> Result<Vec<usize>> {
+        let p = data.principal();
+        match self {
+            OracleArms::None => Ok(Vec::new()),
+            OracleArms::AllOther => Ok((0..data.n_factors()).filter(|&f| f != p).collect()),
+            OracleArms::Factors(names) => {
+                let mut out = Vec::new();
+                for n in names {
+                    let f = data.factor_index(n).map_err(|_| {
+                        let known: Vec<&str> = data.factor_specs().iter().map(|s| s.name.as_str()).collect();
+                        Error::param("--oracle-aux", format!("unknown factor '{n}' (known: {})", known.join(", ")))
+                    })?;
+                    if f == p {
+                        return Err(Error::param(
+                            "--oracle-aux",
+                            format!("'{n}' is the principal factor; an oracle arm needs another factor"),
+                        ));
+                    }
+                    if out.contains(&f) {
+                        return Err(Error::param("--oracle-aux", format!("'{n}' is named twice")));
+                    }
+                    out.push(f);
+                }
+                Ok(out)
+            }
+        }
+    }
+}
+
+/// Everything one pipeline run needs besides the data and the seed.
+#[derive(Clone, Debug)]
+pub struct PipelineConfig {
+    /// Stage-1 configuration; its `seed` is replaced by the run's seed.
+    pub stage1: Stage1Config,
+    /// Stage-2 method and k-means settings (its `n_init` also serves the pixel-k-means control).
+    pub clustering: AuxClustering,
+    /// Use this subspace instead of the selection rule.
+    pub subspace: Option<usize>,
+    /// Stage-3 splits.
+    pub split: SplitConfig,
+    /// Stage-3 training.
+    pub stage3: TrainConfig,
+    /// Stage-3 loss weighting of the MTL arms.
+    pub weighting: WeightingSpec,
+    /// At most this many training images are used to fit the pixel-k-means control.
+    pub pixel_kmeans_max_fit: usize,
+    /// Oracle-aux control arms.
+    pub oracle: OracleArms,
+    /// The stage-1 probe's settings.
+    pub probe: ProbeConfig,
+    /// At most this many test images are probed (a seeded sample).
+    pub probe_max_images: usize,
+    /// The verdict's threshold on s0's probe accuracy for the principal factor.
+    pub isolation_threshold: f64,
+}
+
+impl PipelineConfig {
+    /// A configuration with the given stage configs and the defaults for the rest: k-means
+    /// with `k` by silhouette in 2..=8, the selection rule, 20 % test, equal weighting, 2 000
+    /// pixel-k-means fit images, every oracle arm, the default probe on at most 2 000 test
+    /// images, threshold [`verdict::ISOLATION_THRESHOLD`].
+    pub fn new(stage1: Stage1Config, stage3: TrainConfig) -> Self {
+        PipelineConfig {
+            stage1,
+            clustering: AuxClustering::new(Clustering::KMeansAuto { k_min: 2, k_max: 8 }),
+            subspace: None,
+            split: SplitConfig::default(),
+            stage3,
+            weighting: WeightingSpec::Equal,
+            pixel_kmeans_max_fit: 2000,
+            oracle: OracleArms::AllOther,
+            probe: ProbeConfig::default(),
+            probe_max_images: 2000,
+            isolation_threshold: verdict::ISOLATION_THRESHOLD,
+        }
+    }
+
+    /// Checks every field that does not need the data.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParam`] naming the field.
+    pub fn validate(&self) -> Result<()> {
+        self.stage1.validate()?;
+        self.stage3.validate()?;
+        if self.pixel_kmeans_max_fit == 0 {
+            return Err(Error::param("pixel_kmeans_max_fit", "must be >= 1"));
+        }
+        if self.probe_max_images < 4 {
+            return Err(Error::param("probe_max_images", format!("must be >= 4, got {}", self.probe_max_images)));
+        }
+        if !(self.isolation_threshold > 0.0 && self.isolation_threshold <= 1.0) {
+            return Err(Error::param(
+                "isolation_threshold",
+                format!("must be in (0, 1], got {}", self.isolation_threshold),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What one seed produced.
+pub struct SeedOutcome {
+    /// The master seed.
+    pub seed: u64,
+    /// Split sizes (train, val, test).
+    pub split_sizes: (usize, usize, usize),
+    /// The subspace that was clustered.
+    pub chosen_subspace: usize,
+    /// `subspace_scores[k − 1] = |mean_b ⟨s_k, s_0⟩|` for `k = 1..K` (training images).
+    pub subspace_scores: Vec<f64>,
+    /// Number of auxiliary labels.
+    pub aux_classes: usize,
+    /// Images per auxiliary label (all images).
+    pub aux_sizes: Vec<usize>,
+    /// NMI between the auxiliary labels and every factor, on all images: `(name, nmi)`.
+    pub aux_nmi: Vec<(String, f64)>,
+    /// Final validation reconstruction loss of stage 1 (its own held-out part of the
+    /// training images).
+    pub stage1_val_loss: Option<f64>,
+    /// The probe on held-out test images.
+    pub probe: ProbeTable,
+    /// Mean reconstruction loss of stage 1 on the probed images.
+    pub probe_reconstruction: f64,
+    /// The probed images (dataset indices, ascending).
+    pub probe_images: Vec<usize>,
+    /// The verdict on the probe.
+    pub verdict: Verdict,
+    /// The stage-3 runs (`stl`, `detaux-mtl`, `random-aux`, `pixel-kmeans-aux`, oracle arms).
+    pub runs: Vec<ArmRun>,
+    /// Wall time of each stage, seconds (not deterministic).
+    pub stage_seconds: Vec<(String, f64)>,
+    /// The training images (dataset indices) — the images stage 1 was trained on.
+    pub train_indices: Vec<usize>,
+    /// The trained stage-1 model (for pictures).
+    pub stage1: Trainer,
+    /// The chosen subspace's codes of every image, `[n, d]`, and the aux labels (for pictures).
+    pub codes: Array2<f32>,
+    /// The auxiliary labels of every image, dataset order.
+    pub aux_labels: Vec<i64>,
+}
+
+/// Receives the progress of a pipeline run; every method has a do-nothing default. The
+/// library prints nothing itself.
+pub trait PipelineObserver {
+    /// A stage of seed `seed` starts: `"disentangle"`, `"probe"`, `"cluster"` or `"learn"`.
+    fn on_stage(&mut self, seed: u64, stage: &str) {
+        let _ = (seed, stage);
+    }
+    /// The observer of seed `seed`'s stage-1 training.
+    fn stage1(&mut self, seed: u64) -> Box<dyn Stage1Observer> {
+        let _ = seed;
+        Box::new(crate::stage1::NoObserver)
+    }
+    /// Seed `seed`'s stage-1 verdict, as soon as it is known (before stage 3).
+    fn on_verdict(&mut self, seed: u64, verdict: &Verdict) {
+        let _ = (seed, verdict);
+    }
+    /// The observer of one stage-3 run.
+    fn arm(&mut self, arm: &str, seed: u64) -> Box<dyn MtlObserver> {
+        let _ = (arm, seed);
+        Box::new(crate::mtl::train::Silent)
+    }
+}
+
+/// A [`PipelineObserver`] that ignores everything.
+pub struct Quiet;
+impl PipelineObserver for Quiet {}
+
+/// The oracle-aux tasks of `arms`: for each resolved factor `f`, the arm name
+/// `oracle-aux:<name of f>` and the task whose labels are exactly factor `f` of every image.
+///
+/// # Errors
+/// As [`OracleArms::resolve`] and [`crate::mtl::Task::new`].
+pub fn oracle_tasks(data: &Dataset, arms: &OracleArms) -> Result<Vec<(String, crate::mtl::Task)>> {
+    let mut out = Vec::new();
+    for f in arms.resolve(data)? {
+        let spec = &data.factor_specs()[f];
+        let name = format!("oracle-aux:{}", spec.name);
+        out.push((name.clone(), crate::mtl::Task::new(name, data.labels(f), spec.cardinality, data.len())?));
+    }
+    Ok(out)
+}
+
+/// Passes stage-1 events on and keeps the last validation reconstruction loss.
+struct ValLossRecorder<'a> {
+    inner: &'a mut dyn Stage1Observer,
+    last: Option<f64>,
+}
+
+impl Stage1Observer for ValLossRecorder<'_> {
+    fn on_step(&mut self, t: &Trainer, r: &crate::stage1::StepRecord) -> Result<crate::stage1::Control> {
+        self.inner.on_step(t, r)
+    }
+    fn on_epoch(&mut self, t: &Trainer, r: &crate::stage1::EpochRecord) -> Result<crate::stage1::Control> {
+        self.last = Some(r.val_reconstruction);
+        self.inner.on_epoch(t, r)
+    }
+}
+
+/// Runs the pipeline for one seed (see the module docs).
+///
+/// # Errors
+/// Whatever a stage reports (invalid parameters, too few images for the split or the
+/// clustering, …).
+pub fn run_seed(
+    data: &Dataset,
+    cfg: &PipelineConfig,
+    seed: u64,
+    observer: &mut dyn PipelineObserver,
+) -> Result<SeedOutcome> {
+    cfg.validate()?;
+    cfg.oracle.resolve(data)?;
+    let seeds = SeedTree::new(seed);
+    let mut stage_seconds = Vec::new();
+    let principal = principal_task(data)?;
+    let splits: Splits = experiment_splits(data, &cfg.split, &seeds)?;
+
+    observer.on_stage(seed, "disentangle");
+    let t = Instant::now();
+    let train_data = data.select(&splits.train)?;
+    let mut s1 = cfg.stage1.clone();
+    s1.seed = seed;
+    s1.principal = Some(data.principal_spec().name.clone());
+    let mut trainer = Trainer::new(s1, &train_data)?;
+    let mut s1_observer = observer.stage1(seed);
+    let mut recorder = ValLossRecorder { inner: s1_observer.as_mut(), last: None };
+    trainer.run(&train_data, &mut recorder)?;
+    let stage1_val_loss = recorder.last;
+    drop(s1_observer);
+    let latents: Array3<f32> = export_latents(trainer.model(), data)?;
+    stage_seconds.push(("disentangle".to_string(), t.elapsed().as_secs_f64()));
+
+    observer.on_stage(seed, "probe");
+    let t = Instant::now();
+    let probe_node = seeds.child("probe");
+    let probe_images: Vec<usize> =
+        crate::viz::scatter::sample_rows(splits.test.len(), cfg.probe_max_images, &probe_node, "images")
+            .into_iter()
+            .map(|i| splits.test[i])
+            .collect();
+    let fit_codes = encode_subspaces(trainer.model(), data, &splits.train)?;
+    let fit_factors = data.factors().select(Axis(0), &splits.train);
+    let probe_codes = encode_subspaces(trainer.model(), data, &probe_images)?;
+    let probe_factors = data.factors().select(Axis(0), &probe_images);
+    let names: Vec<String> = data.factor_specs().iter().map(|s| s.name.clone()).collect();
+    let table = probe_fit_score(
+        fit_codes.view(),
+        fit_factors.view(),
+        probe_codes.view(),
+        probe_factors.view(),
+        &names,
+        cfg.probe,
+    )?;
+    let probe_reconstruction =
+        reconstruction_error(trainer.model(), trainer.config().losses.reconstruction, data, &probe_images)?;
+    stage_seconds.push(("probe".to_string(), t.elapsed().as_secs_f64()));
+
+    observer.on_stage(seed, "cluster");
+    let t = Instant::now();
+    let train_latents = latents.select(Axis(0), &splits.train);
+    let choice = select_subspace(train_latents.view(), cfg.subspace)?;
+    let codes = latents.index_axis(Axis(1), choice.chosen).to_owned();
+    let fit = codes.select(Axis(0), &splits.train);
+    let clustered = cluster_codes(fit.view(), codes.view(), &cfg.clustering, &seeds.child("cluster"))?;
+    let verdict = verdict::verdict(&table, data.principal(), choice.chosen, cfg.isolation_threshold)?;
+    observer.on_verdict(seed, &verdict);
+    let aux_sizes = clustered.sizes();
+    let aux_labels = clustered.labels;
+    let aux = labels_task("aux", labels_from_i64(&aux_labels)?)?;
+    if aux.classes < 2 {
+        return Err(Error::InvalidData(format!(
+            "stage 2 found {} auxiliary label(s) on subspace {}: nothing to learn beside the principal task \
+             (try another --clustering or --subspace)",
+            aux.classes, choice.chosen
+        )));
+    }
+    let mut aux_nmi = Vec::new();
+    for (j, spec) in data.factor_specs().iter().enumerate() {
+        let truth: Vec<i64> = data.labels(j).iter().map(|&v| v as i64).collect();
+        aux_nmi.push((spec.name.clone(), normalized_mutual_info(&truth, &aux_labels)?));
+    }
+    let pixel_kmeans = KMeans::new(aux.classes).n_init(cfg.clustering.n_init).seed(seeds.child("controls").seed_u64());
+    let pixel = pixel_kmeans_control(data, &splits.train, cfg.pixel_kmeans_max_fit, &pixel_kmeans, &seeds)?;
+
+    let oracle = oracle_tasks(data, &cfg.oracle)?;
+    stage_seconds.push(("cluster".to_string(), t.elapsed().as_secs_f64()));
+
+    observer.on_stage(seed, "learn");
+    let t = Instant::now();
+    let tasks = SeedTasks { seed, discovered: aux.clone(), pixel_kmeans: Some(pixel), oracle };
+    let mut arm_observer = |arm: &str, s: u64| observer.arm(arm, s);
+    let runs = run_all_arms(data, &splits, &principal, &tasks, &cfg.weighting, &cfg.stage3, &mut arm_observer)?;
+    stage_seconds.push(("learn".to_string(), t.elapsed().as_secs_f64()));
+
+    Ok(SeedOutcome {
+        seed,
+        split_sizes: (splits.train.len(), splits.val.as_ref().map_or(0, Vec::len), splits.test.len()),
+        chosen_subspace: choice.chosen,
+        subspace_scores: choice.scores.clone(),
+        aux_classes: aux.classes,
+        aux_sizes,
+        aux_nmi,
+        stage1_val_loss,
+        probe: table,
+        probe_reconstruction,
+        probe_images,
+        verdict,
+        runs,
+        stage_seconds,
+        train_indices: splits.train.clone(),
+        stage1: trainer,
+        codes,
+        aux_labels,
+    })
+}
