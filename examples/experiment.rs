@@ -9,7 +9,7 @@
 //! two cores; `cargo run --release -- run --out runs/digits` then writes a `report.json` whose
 //! every key but `timing` is equal.
 
-use detaux::pipeline::{Experiment, ExperimentConfig, PipelineObserver, Preset};
+use detaux::pipeline::{Experiment, ExperimentConfig, PipelineObserver, Preset, Stage1Source};
 use std::path::PathBuf;
 
 /// Prints one line per stage (the CLI draws progress bars instead).
@@ -32,7 +32,7 @@ fn main() -> detaux::Result<()> {
     // 2. Load the data the way the preset says (built-in digits, resized to 64 × 64).
     let data = config.load_data()?;
     // 3. Run every seed: stage 1, the probe and verdict, stage 2, every stage-3 arm.
-    let report = Experiment::new(config)?.run_to_dir(&data, &out, &mut Lines)?;
+    let report = Experiment::new(config)?.run_to_dir(&data, &out, &Stage1Source::Train, &mut Lines)?;
     // 4. The same summary `detaux run` prints: arms, paired differences, verdicts.
     println!("{}", report.summary_text()?);
     println!("wrote {}", out.join("report.json").display());

@@ -117,7 +117,7 @@ fn shortened_digits_pipeline_writes_every_file_and_is_thread_count_invariant() {
 fn bad_flags_are_one_line_errors() {
     let dir = scratch("bad");
     let d = dir.to_str().unwrap();
-    let cases: [(&[&str], &str); 11] = [
+    let cases: [(&[&str], &str); 13] = [
         (&["--dis-epochs", "0"], "--dis-epochs"),
         (&["--pairs-per-epoch", "0"], "--pairs-per-epoch"),
         (&["--clustering", "spectral:4"], "--clustering"),
@@ -129,6 +129,8 @@ fn bad_flags_are_one_line_errors() {
         (&["--lambda-distance=-1"], "--lambda-distance"),
         (&["--oracle-aux", "colour"], "--oracle-aux"),
         (&["--seeds", "1000000"], "--seeds"),
+        (&["--stage1-from", "/nonexistent/detaux-run"], "--stage1-from"),
+        (&["--dis-batch-size", "0"], "batch"),
     ];
     for (extra, needle) in cases {
         let mut args = vec!["run", "--out", d];

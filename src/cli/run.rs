@@ -10,7 +10,9 @@ use crate::error::{Error, Result};
 use crate::par::ThreadPool;
 use crate::pipeline::preset::PRESET_NAMES;
 use crate::pipeline::verdict::Verdict;
-use crate::pipeline::{AuxClustering, Experiment, ExperimentConfig, OracleArms, PipelineObserver, Preset};
+use crate::pipeline::{
+    AuxClustering, Experiment, ExperimentConfig, OracleArms, PipelineObserver, Preset, Stage1Source,
+};
 use crate::stage1::{Control, EpochRecord, Observer, StepRecord, Trainer};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::path::{Path, PathBuf};
@@ -63,6 +65,9 @@ pub struct RunArgs {
     /// Stage-1 Adam learning rate.
     #[arg(long)]
     pub dis_lr: Option<f64>,
+    /// Stage-1 pairs per batch.
+    #[arg(long)]
+    pub dis_batch_size: Option<usize>,
     /// Stage-2 clustering: kmeans:K, kmeans:auto[:MIN-MAX], hdbscan:M.
     #[arg(long)]
     pub clustering: Option<String>,
@@ -85,6 +90,14 @@ pub struct RunArgs {
     /// Stage-3 loss weighting of the MTL arms: equal, fixed:W1,W2, uw, dwa, gradnorm, pcgrad.
     #[arg(long)]
     pub weighting: Option<String>,
+    /// Continue the run in --out: seeds whose stage 1 finished are not trained again, an
+    /// interrupted stage 1 goes on from its last epoch (same settings required).
+    #[arg(long, conflicts_with = "stage1_from")]
+    pub resume: bool,
+    /// Reuse every seed's finished stage 1 from this run directory (same stage-1 settings and
+    /// data required), e.g. to compare clusterings or weightings on one stage 1.
+    #[arg(long, value_name = "RUN_DIR")]
+    pub stage1_from: Option<PathBuf>,
 }
 
 fn parse_oracle(s: &str) -> Result<OracleArms> {
@@ -154,6 +167,9 @@ pub fn experiment_config(args: &RunArgs) -> Result<ExperimentConfig> {
     }
     if let Some(v) = args.dis_lr {
         s1.adam.lr = v;
+    }
+    if let Some(v) = args.dis_batch_size {
+        s1.batch_size = v;
     }
     if let Some(m) = &args.clustering {
         p.clustering = AuxClustering { method: m.parse()?, ..p.clustering.clone() };
@@ -274,6 +290,16 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let threads = args.threads.unwrap_or_else(crate::par::default_threads);
     let pool = ThreadPool::new(threads)?;
     let out_dir = args.out.clone().unwrap_or_else(|| Path::new("runs").join(&config.preset));
+    let source = match (&args.stage1_from, args.resume) {
+        (Some(from), _) if !from.is_dir() => {
+            return Err(Error::param("--stage1-from", format!("{} is not a run directory", from.display())))
+        }
+        (Some(from), _) => Stage1Source::Reuse(from.clone()),
+        (None, true) => Stage1Source::Resume,
+        (None, false) => Stage1Source::Train,
+    };
+    let experiment = Experiment::new(config)?;
+    let config = experiment.config();
     let data = pool.install(|| config.load_data())?;
     eprintln!(
         "detaux run: {} ({} images, principal '{}'), preset {}, {} seed(s), {threads} thread(s)",
@@ -284,8 +310,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
         config.seeds
     );
     let mut progress = Progress { dis_epochs: config.pipeline.stage1.epochs, epochs: config.pipeline.stage3.epochs };
-    let experiment = Experiment::new(config)?;
-    let report = pool.install(|| experiment.run_to_dir(&data, &out_dir, &mut progress))?;
+    let report = pool.install(|| experiment.run_to_dir(&data, &out_dir, &source, &mut progress))?;
     println!("{}", report.summary_text()?);
     println!("wrote {} in {:.1}s", out_dir.join("report.md").display(), t_start.elapsed().as_secs_f64());
     Ok(())

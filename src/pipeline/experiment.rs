@@ -14,7 +14,13 @@
 //! | `report.md` | the same as tables: verdicts, arms, paired differences, probe tables, discovered tasks |
 //! | `curves.png` | principal-task training loss and test accuracy per epoch of each arm (mean over seeds) |
 //! | `traversal.png`, `reconstructions.png`, `clusters.png` | the first seed's pictures |
-//! | `seed-S/…` | every seed's `aux_labels.npy` (int64, dataset order) and the three pictures |
+//! | `seed-S/…` | every seed's `aux_labels.npy` (int64, dataset order), the three pictures and `stage1.safetensors` (the stage-1 state, saved at every epoch end; see [`super::store`]) |
+//!
+//! Its [`Stage1Source`] says where stage 1 comes from: trained here, continued from the states
+//! already in the directory (`Resume`: an interrupted run goes on where it stopped, finished
+//! seeds are not trained again), or reused from another run directory (`Reuse`: experiments
+//! that differ only after stage 1 share it). A stored state is used only with the same
+//! stage-1 settings on the same training images.
 //!
 //! `report.json` keys: `version`; `config` (preset, dataset, principal, seeds, and every stage's
 //! settings); `seeds` (list); `verdict` (`holds_for_every_seed`, `seeds_holding`, `seeds`,
@@ -31,7 +37,7 @@
 
 use super::stats::{paired_difference, PairedDifference};
 use super::verdict::Verdict;
-use super::{run_seed, PipelineConfig, PipelineObserver, Preset, SeedOutcome};
+use super::{run_seed, NoStore, PipelineConfig, PipelineObserver, Preset, SeedOutcome, Stage1Store};
 use crate::data::spec::DatasetSpec;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -455,7 +461,7 @@ impl Experiment {
     /// # Errors
     /// Whatever a stage reports.
     pub fn run(&self, data: &Dataset, observer: &mut dyn PipelineObserver) -> Result<ExperimentReport> {
-        self.run_with(data, observer, &mut |_, _| Ok(()))
+        self.run_with(data, observer, &mut NoStore, &mut |_, _| Ok(()))
     }
 
     /// Runs every seed, calling `on_seed(outcome, data)` after each.
@@ -463,12 +469,13 @@ impl Experiment {
         &self,
         data: &Dataset,
         observer: &mut dyn PipelineObserver,
+        store: &mut dyn Stage1Store,
         on_seed: &mut dyn FnMut(&SeedOutcome, &Dataset) -> Result<()>,
     ) -> Result<ExperimentReport> {
         let mut runs = Report::default();
         let mut seeds = Vec::new();
         for seed in self.config.seed_list() {
-            let outcome = run_seed(data, &self.config.pipeline, seed, observer)?;
+            let outcome = run_seed(data, &self.config.pipeline, seed, observer, store)?;
             on_seed(&outcome, data)?;
             for (name, s) in &outcome.stage_seconds {
                 match runs.stage_seconds.iter_mut().find(|(n, _)| n == name) {
@@ -484,7 +491,11 @@ impl Experiment {
 }
 
 #[cfg(feature = "io")]
+pub use write::Stage1Source;
+
+#[cfg(feature = "io")]
 mod write {
+    use super::super::store::DirStore;
     use super::*;
     use crate::stage1::pictures::held_out_pictures;
     use serde_json::{json, Value};
@@ -594,21 +605,42 @@ mod write {
         }
     }
 
+    /// Where [`Experiment::run_to_dir`] takes each seed's stage 1 from.
+    #[derive(Clone, Debug, PartialEq, Eq, Default)]
+    pub enum Stage1Source {
+        /// Train every seed's stage 1 (the default).
+        #[default]
+        Train,
+        /// Continue from the states in the output directory; seeds without one are trained.
+        Resume,
+        /// Reuse the finished states of this run directory (one per seed is required).
+        Reuse(std::path::PathBuf),
+    }
+
     impl Experiment {
-        /// Runs every seed and writes the report and every seed's labels and pictures into
-        /// `dir` (see the module docs).
+        /// Runs every seed and writes the report and every seed's labels, pictures and
+        /// stage-1 state into `dir` (see the module docs).
         ///
         /// # Errors
-        /// Whatever a stage reports; [`Error::Io`] on write failures.
+        /// Whatever a stage reports; [`Error::InvalidParam`] (named `--resume` or
+        /// `--stage1-from`) for a stored state made with other settings or data;
+        /// [`Error::Io`] on write failures.
         pub fn run_to_dir(
             &self,
             data: &Dataset,
             dir: &Path,
+            source: &Stage1Source,
             observer: &mut dyn PipelineObserver,
         ) -> Result<ExperimentReport> {
             create_dir(dir)?;
+            let spec = &self.config.dataset;
+            let mut store = match source {
+                Stage1Source::Train => DirStore::fresh(dir, spec),
+                Stage1Source::Resume => DirStore::resume(dir, spec),
+                Stage1Source::Reuse(from) => DirStore::reuse(from, dir, spec),
+            };
             let mut first = true;
-            let mut report = self.run_with(data, observer, &mut |o, d| {
+            let mut report = self.run_with(data, observer, &mut store, &mut |o, d| {
                 let r = write_seed(o, d, dir, first);
                 first = false;
                 r

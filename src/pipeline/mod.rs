@@ -52,6 +52,7 @@
 pub mod experiment;
 pub mod preset;
 pub mod stats;
+pub mod store;
 pub mod verdict;
 
 use crate::cluster::metrics::normalized_mutual_info;
@@ -65,15 +66,18 @@ use crate::mtl::{Observer as MtlObserver, Splits, TrainConfig};
 use crate::rng::SeedTree;
 use crate::stage1::{
     encode_subspaces, export_latents, probe_fit_score, reconstruction_error, Observer as Stage1Observer, ProbeConfig,
-    ProbeTable, Stage1Config, Trainer,
+    ProbeTable, RunEnd, Stage1Config, Trainer,
 };
 use ndarray::{Array2, Array3, Axis};
 use std::time::Instant;
 use verdict::Verdict;
 
 pub use crate::cluster::{AuxClustering, Clustering};
+#[cfg(feature = "io")]
+pub use experiment::Stage1Source;
 pub use experiment::{Experiment, ExperimentConfig, ExperimentReport, SeedSummary};
 pub use preset::Preset;
+pub use store::{NoStore, Stage1Store};
 
 /// Which oracle-aux control arms to train.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -277,32 +281,36 @@ pub fn oracle_tasks(data: &Dataset, arms: &OracleArms) -> Result<Vec<(String, cr
     Ok(out)
 }
 
-/// Passes stage-1 events on and keeps the last validation reconstruction loss.
-struct ValLossRecorder<'a> {
+/// Passes stage-1 events on and saves the state into the store at every epoch end.
+struct StoringObserver<'a> {
     inner: &'a mut dyn Stage1Observer,
-    last: Option<f64>,
+    store: &'a mut dyn Stage1Store,
+    seed: u64,
+    data: u64,
 }
 
-impl Stage1Observer for ValLossRecorder<'_> {
+impl Stage1Observer for StoringObserver<'_> {
     fn on_step(&mut self, t: &Trainer, r: &crate::stage1::StepRecord) -> Result<crate::stage1::Control> {
         self.inner.on_step(t, r)
     }
     fn on_epoch(&mut self, t: &Trainer, r: &crate::stage1::EpochRecord) -> Result<crate::stage1::Control> {
-        self.last = Some(r.val_reconstruction);
+        self.store.save(self.seed, t, self.data)?;
         self.inner.on_epoch(t, r)
     }
 }
 
-/// Runs the pipeline for one seed (see the module docs).
+/// Runs the pipeline for one seed (see the module docs); stage 1 continues from (or reuses)
+/// the state `store` holds for this seed and saves into it at every epoch end.
 ///
 /// # Errors
-/// Whatever a stage reports (invalid parameters, too few images for the split or the
-/// clustering, …).
+/// Whatever a stage or the store reports (invalid parameters, too few images for the split or
+/// the clustering, a stored state made with other settings, …).
 pub fn run_seed(
     data: &Dataset,
     cfg: &PipelineConfig,
     seed: u64,
     observer: &mut dyn PipelineObserver,
+    store: &mut dyn Stage1Store,
 ) -> Result<SeedOutcome> {
     cfg.validate()?;
     cfg.oracle.resolve(data)?;
@@ -317,12 +325,22 @@ pub fn run_seed(
     let mut s1 = cfg.stage1.clone();
     s1.seed = seed;
     s1.principal = Some(data.principal_spec().name.clone());
-    let mut trainer = Trainer::new(s1, &train_data)?;
+    let fingerprint = store::data_fingerprint(&train_data);
+    let mut trainer = match store.load(seed, &s1, fingerprint)? {
+        Some(state) => Trainer::restore(s1, &train_data, state)?,
+        None => Trainer::new(s1, &train_data)?,
+    };
     let mut s1_observer = observer.stage1(seed);
-    let mut recorder = ValLossRecorder { inner: s1_observer.as_mut(), last: None };
-    trainer.run(&train_data, &mut recorder)?;
-    let stage1_val_loss = recorder.last;
+    let mut storing = StoringObserver { inner: s1_observer.as_mut(), store, seed, data: fingerprint };
+    if trainer.run(&train_data, &mut storing)? == RunEnd::Stopped {
+        return Err(Error::InvalidData(format!(
+            "seed {seed}: stage 1 was stopped by its observer before it finished (its last epoch-end state is in the store)"
+        )));
+    }
     drop(s1_observer);
+    // A reused state runs no epoch above; keep it beside this run's other outputs as well.
+    store.save(seed, &trainer, fingerprint)?;
+    let stage1_val_loss = Some(trainer.validation_loss(&train_data)?);
     let latents: Array3<f32> = export_latents(trainer.model(), data)?;
     stage_seconds.push(("disentangle".to_string(), t.elapsed().as_secs_f64()));
 

@@ -1,0 +1,191 @@
+//! Where a pipeline keeps each seed's stage-1 state between runs.
+//!
+//! Stage 1 is the expensive part of a seed. A [`Stage1Store`] lets a run
+//!
+//! - **resume**: a seed whose stage 1 was interrupted continues from its last epoch-end state,
+//!   and a seed whose stage 1 finished is not trained again;
+//! - **reuse**: experiments that differ only after stage 1 (the clustering, the subspace, the
+//!   stage-3 weighting) share one stage-1 run per seed.
+//!
+//! A stored state is used only when it was made with exactly the same stage-1 configuration
+//! (seed and principal included) on exactly the same training images: the pipeline passes a
+//! [`data_fingerprint`] of the stage-1 training set, and a store refuses a state whose
+//! configuration or fingerprint differs, with an error that says which.
+//!
+//! [`NoStore`] keeps nothing (the default of [`super::Experiment::run`]); with the `io` feature,
+//! [`DirStore`] keeps `seed-S/stage1.safetensors` files in the
+//! [`crate::stage1::checkpoint`] format.
+//!
+//! ## Determinism
+//! Training resumes at an epoch boundary with the weights, the Adam moments and the position;
+//! every random stream is addressed by `(seed, epoch, batch)`, so a resumed or reused stage 1
+//! is bitwise identical to an uninterrupted one and so is everything after it.
+
+use crate::data::Dataset;
+use crate::error::Result;
+use crate::stage1::{Stage1Config, TrainState, Trainer};
+
+/// Keeps seeds' stage-1 states (see the module docs).
+pub trait Stage1Store {
+    /// The state saved for `seed` with exactly `config` on the training images whose
+    /// [`data_fingerprint`] is `data`, if there is one.
+    ///
+    /// # Errors
+    /// A state exists but was made with another configuration or other data, or cannot be read.
+    fn load(&mut self, seed: u64, config: &Stage1Config, data: u64) -> Result<Option<TrainState>>;
+
+    /// Saves `trainer`'s state for `seed` (called at every stage-1 epoch end).
+    ///
+    /// # Errors
+    /// The state cannot be written.
+    fn save(&mut self, seed: u64, trainer: &Trainer, data: u64) -> Result<()>;
+}
+
+/// A [`Stage1Store`] that keeps nothing: every run trains stage 1 from scratch.
+pub struct NoStore;
+
+impl Stage1Store for NoStore {
+    fn load(&mut self, _: u64, _: &Stage1Config, _: u64) -> Result<Option<TrainState>> {
+        Ok(None)
+    }
+    fn save(&mut self, _: u64, _: &Trainer, _: u64) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// 64-bit FNV-1a over everything stage 1 reads of a dataset: the image shape, the image bytes
+/// in order, the factor labels in order and the principal factor's index.
+pub fn data_fingerprint(data: &Dataset) -> u64 {
+    let mut h: u64 = 0xCBF2_9CE4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01B3);
+        }
+    };
+    for d in [data.channels(), data.height(), data.width()] {
+        eat(&(d as u64).to_le_bytes());
+    }
+    eat(data.images());
+    for &v in data.factors() {
+        eat(&v.to_le_bytes());
+    }
+    eat(&(data.principal() as u64).to_le_bytes());
+    h
+}
+
+#[cfg(feature = "io")]
+pub use dir::DirStore;
+
+#[cfg(feature = "io")]
+mod dir {
+    use super::*;
+    use crate::error::Error;
+    use crate::stage1::checkpoint::{config_to_json, load_checkpoint, save_checkpoint};
+    use std::path::{Path, PathBuf};
+
+    /// The file of a seed's stage-1 state inside a run directory.
+    pub fn stage1_path(dir: &Path, seed: u64) -> PathBuf {
+        dir.join(format!("seed-{seed}")).join("stage1.safetensors")
+    }
+
+    /// A [`Stage1Store`] on run directories: `DIR/seed-S/stage1.safetensors`.
+    ///
+    /// States are written (atomically, at every stage-1 epoch end) into the `write`
+    /// directory and read from the `read` directory. The checkpoint's `dataset` field holds
+    /// `SPEC#FINGERPRINT` (16 hex digits), so a state made on other data is refused.
+    #[derive(Clone, Debug)]
+    pub struct DirStore {
+        read: Option<(PathBuf, &'static str)>,
+        required: bool,
+        write: Option<PathBuf>,
+        spec: String,
+    }
+
+    impl DirStore {
+        /// Writes every seed's state into `dir` and reads nothing (a fresh run).
+        pub fn fresh(dir: &Path, spec: &str) -> Self {
+            DirStore { read: None, required: false, write: Some(dir.to_path_buf()), spec: spec.to_string() }
+        }
+
+        /// Reads and writes `dir`: seeds with a state there continue from it (`--resume`).
+        pub fn resume(dir: &Path, spec: &str) -> Self {
+            DirStore {
+                read: Some((dir.to_path_buf(), "--resume")),
+                required: false,
+                write: Some(dir.to_path_buf()),
+                spec: spec.to_string(),
+            }
+        }
+
+        /// Reads every seed's state from the run directory `from` (which must hold one per
+        /// seed) and writes into `dir` (`--stage1-from`).
+        pub fn reuse(from: &Path, dir: &Path, spec: &str) -> Self {
+            DirStore {
+                read: Some((from.to_path_buf(), "--stage1-from")),
+                required: true,
+                write: Some(dir.to_path_buf()),
+                spec: spec.to_string(),
+            }
+        }
+
+        fn data_id(&self, data: u64) -> String {
+            format!("{}#{data:016x}", self.spec)
+        }
+    }
+
+    impl Stage1Store for DirStore {
+        fn load(&mut self, seed: u64, config: &Stage1Config, data: u64) -> Result<Option<TrainState>> {
+            let Some((dir, flag)) = &self.read else { return Ok(None) };
+            let flag = *flag;
+            let path = stage1_path(dir, seed);
+            if !path.exists() {
+                if self.required {
+                    return Err(Error::param(
+                        flag,
+                        format!("{} does not exist (no stage-1 state for seed {seed})", path.display()),
+                    ));
+                }
+                return Ok(None);
+            }
+            let ck = load_checkpoint(&path)?;
+            if ck.dataset != self.data_id(data) {
+                return Err(Error::param(
+                    flag,
+                    format!(
+                        "{} was trained on other data ('{}', this run: '{}')",
+                        path.display(),
+                        ck.dataset,
+                        self.data_id(data)
+                    ),
+                ));
+            }
+            let (have, want) = (config_to_json(&ck.config), config_to_json(config));
+            if have != want {
+                let (have, want) =
+                    (have.as_object().cloned().unwrap_or_default(), want.as_object().cloned().unwrap_or_default());
+                let differ: Vec<String> = want
+                    .iter()
+                    .filter(|(k, v)| have.get(*k) != Some(*v))
+                    .map(|(k, v)| {
+                        format!("{k}: {} there, {v} here", have.get(k).map_or("missing".into(), |h| h.to_string()))
+                    })
+                    .collect();
+                return Err(Error::param(
+                    flag,
+                    format!("{} has another stage-1 configuration ({})", path.display(), differ.join("; ")),
+                ));
+            }
+            Ok(Some(ck.state))
+        }
+
+        fn save(&mut self, seed: u64, trainer: &Trainer, data: u64) -> Result<()> {
+            let Some(dir) = &self.write else { return Ok(()) };
+            let path = stage1_path(dir, seed);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+            }
+            save_checkpoint(&path, &trainer.state(), trainer.config(), &self.data_id(data))
+        }
+    }
+}

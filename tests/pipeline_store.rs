@@ -1,0 +1,112 @@
+//! Per-seed stage-1 state in a run directory: an interrupted experiment resumed with
+//! `Stage1Source::Resume`, and one that reuses another run's stage 1, give the same report as an
+//! uninterrupted run; a state made with other settings is refused with the flag's name.
+#![cfg(feature = "io")]
+
+use detaux::pipeline::{Experiment, ExperimentConfig, PipelineObserver, Preset, Quiet, Stage1Source};
+use detaux::stage1::{Control, EpochRecord, Observer, Trainer};
+use detaux::Error;
+use std::path::{Path, PathBuf};
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("detaux-test-store-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn tiny_config() -> ExperimentConfig {
+    let mut c = ExperimentConfig::from_preset(&Preset::digits());
+    c.seeds = 1;
+    c.pipeline.stage1.epochs = 2;
+    c.pipeline.stage1.pairs_per_epoch = Some(96);
+    c.pipeline.stage3.epochs = 2;
+    c.pipeline.clustering.method = "kmeans:3".parse().unwrap();
+    c
+}
+
+/// `report.json` without the wall times.
+fn metrics(exp: &Experiment, data: &detaux::data::Dataset, dir: &Path, source: &Stage1Source) -> serde_json::Value {
+    let report = exp.run_to_dir(data, dir, source, &mut Quiet).unwrap();
+    let mut json = report.to_json().unwrap();
+    json.as_object_mut().unwrap().remove("timing");
+    json
+}
+
+/// Stops stage 1 at its first epoch end, as a killed run would after that epoch's save.
+struct StopAfterFirstEpoch;
+impl Observer for StopAfterFirstEpoch {
+    fn on_epoch(&mut self, _: &Trainer, _: &EpochRecord) -> detaux::Result<Control> {
+        Ok(Control::Stop)
+    }
+}
+struct Interrupting;
+impl PipelineObserver for Interrupting {
+    fn stage1(&mut self, _: u64) -> Box<dyn Observer> {
+        Box::new(StopAfterFirstEpoch)
+    }
+}
+
+#[test]
+fn resumed_and_reused_stage1_give_the_uninterrupted_report() {
+    let config = tiny_config();
+    let data = config.load_data().unwrap();
+    let exp = Experiment::new(config.clone()).unwrap();
+    let (a, b, c) = (scratch("a"), scratch("b"), scratch("c"));
+
+    let straight = metrics(&exp, &data, &a, &Stage1Source::Train);
+    assert!(a.join("seed-1234/stage1.safetensors").exists());
+
+    // Interrupted after stage 1's first epoch: an error, and the epoch-1 state on disk.
+    let Err(err) = exp.run_to_dir(&data, &b, &Stage1Source::Train, &mut Interrupting) else {
+        panic!("an interrupted stage 1 must not give a report")
+    };
+    assert!(err.to_string().contains("stopped"), "{err}");
+    let partial = detaux::stage1::checkpoint::load_checkpoint(&b.join("seed-1234/stage1.safetensors")).unwrap();
+    assert_eq!((partial.state.epoch, partial.state.batch), (1, 0));
+    assert!(!b.join("report.json").exists());
+
+    let resumed = metrics(&exp, &data, &b, &Stage1Source::Resume);
+    assert_eq!(straight, resumed, "a resumed stage 1 changed the report");
+
+    let reused = metrics(&exp, &data, &c, &Stage1Source::Reuse(a.clone()));
+    assert_eq!(straight, reused, "a reused stage 1 changed the report");
+    assert_eq!(
+        std::fs::read(a.join("seed-1234/stage1.safetensors")).unwrap(),
+        std::fs::read(c.join("seed-1234/stage1.safetensors")).unwrap()
+    );
+
+    // Other stage-1 settings: refused, naming the flag and the setting that differs.
+    let mut other = config.clone();
+    other.pipeline.stage1.losses.lambda_distance = 10.0;
+    let err =
+        Experiment::new(other).unwrap().run_to_dir(&data, &scratch("d"), &Stage1Source::Reuse(a.clone()), &mut Quiet);
+    match err {
+        Err(Error::InvalidParam { name, reason }) => {
+            assert_eq!(name, "--stage1-from");
+            assert!(reason.contains("lambda_distance"), "{reason}");
+        }
+        other => panic!("expected --stage1-from error, got {:?}", other.map(|_| ())),
+    }
+    // Other training images (another train fraction): refused.
+    let mut fewer = config.clone();
+    fewer.pipeline.split.train_fraction = Some(0.3);
+    let err = Experiment::new(fewer).unwrap().run_to_dir(&data, &scratch("e"), &Stage1Source::Resume, &mut Quiet);
+    assert!(err.is_ok(), "a fresh directory has nothing to resume: trains from scratch");
+    let mut fewer = config.clone();
+    fewer.pipeline.split.train_fraction = Some(0.3);
+    let err =
+        Experiment::new(fewer).unwrap().run_to_dir(&data, &scratch("f"), &Stage1Source::Reuse(a.clone()), &mut Quiet);
+    assert!(
+        matches!(&err, Err(Error::InvalidParam { reason, .. }) if reason.contains("other data")),
+        "{:?}",
+        err.map(|_| ())
+    );
+    // Reuse needs a state per seed.
+    let empty = scratch("g");
+    std::fs::create_dir_all(&empty).unwrap();
+    let err = exp.run_to_dir(&data, &scratch("h"), &Stage1Source::Reuse(empty.clone()), &mut Quiet);
+    assert!(matches!(&err, Err(Error::InvalidParam { name, .. }) if name == "--stage1-from"));
+    for d in [a, b, c, empty, scratch("d"), scratch("e"), scratch("f"), scratch("h")] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
