@@ -11,7 +11,7 @@ use crate::par::ThreadPool;
 use crate::pipeline::preset::PRESET_NAMES;
 use crate::pipeline::verdict::Verdict;
 use crate::pipeline::{
-    AuxClustering, Experiment, ExperimentConfig, OracleArms, PipelineObserver, Preset, Stage1Source,
+    AuxClustering, Experiment, ExperimentConfig, OracleArms, PipelineObserver, Preset, Stage1Source, ValSelection,
 };
 use crate::stage1::{Control, EpochRecord, Observer, StepRecord, Trainer};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -90,6 +90,16 @@ pub struct RunArgs {
     /// Stage-3 loss weighting of the MTL arms: equal, fixed:W1,W2, uw, dwa, gradnorm, pcgrad.
     #[arg(long)]
     pub weighting: Option<String>,
+    /// Also train the detaux-mtl-val arm: every candidate subspace × clustering gets a short
+    /// MTL run of this many epochs, scored on the validation split; 0 = no such arm.
+    #[arg(long)]
+    pub mtl_val_epochs: Option<usize>,
+    /// Candidate clusterings of detaux-mtl-val, comma-separated (default: --clustering's).
+    #[arg(long, value_name = "CLUSTERING[,CLUSTERING…]")]
+    pub mtl_val_clusterings: Option<String>,
+    /// Candidate subspaces of detaux-mtl-val, comma-separated (default: every subspace ≥ 1).
+    #[arg(long, value_name = "K[,K…]")]
+    pub mtl_val_subspaces: Option<String>,
     /// Continue the run in --out: seeds whose stage 1 finished are not trained again, an
     /// interrupted stage 1 goes on from its last epoch (same settings required).
     #[arg(long, conflicts_with = "stage1_from")]
@@ -179,6 +189,38 @@ pub fn experiment_config(args: &RunArgs) -> Result<ExperimentConfig> {
     }
     if let Some(o) = &args.oracle_aux {
         p.oracle = parse_oracle(o)?;
+    }
+    match args.mtl_val_epochs {
+        Some(0) => p.val_selection = None,
+        Some(epochs) => {
+            let clusterings = match &args.mtl_val_clusterings {
+                Some(s) => s
+                    .split(',')
+                    .map(|c| c.trim().parse().map_err(|e: Error| Error::param("--mtl-val-clusterings", e.to_string())))
+                    .collect::<Result<Vec<_>>>()?,
+                None => Vec::new(),
+            };
+            let subspaces = match &args.mtl_val_subspaces {
+                Some(s) => Some(
+                    s.split(',')
+                        .map(|k| {
+                            k.trim().parse::<usize>().map_err(|_| {
+                                Error::param("--mtl-val-subspaces", format!("not a subspace index: '{k}'"))
+                            })
+                        })
+                        .collect::<Result<Vec<_>>>()?,
+                ),
+                None => None,
+            };
+            p.val_selection = Some(ValSelection { subspaces, clusterings, epochs });
+        }
+        None if args.mtl_val_clusterings.is_some() || args.mtl_val_subspaces.is_some() => {
+            return Err(Error::param(
+                "--mtl-val-epochs",
+                "is required with --mtl-val-clusterings or --mtl-val-subspaces",
+            ));
+        }
+        None => {}
     }
     if let Some(e) = args.epochs {
         p.stage3.epochs = e;

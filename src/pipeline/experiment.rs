@@ -30,14 +30,17 @@
 //! se, improved, n}`); `details.seeds[i]` with `seed`, `split`, `stage1_val_reconstruction`,
 //! `probe_reconstruction`, `probe` (`factors`, `chance`, `accuracy[k][f]`, `n_train`, `n_test`,
 //! `neighbours`), `verdict`, `chosen_subspace`, `subspace_scores`, `aux_classes`, `aux_sizes`,
-//! `aux_nmi_with_factors`; `figures`; `timing`.
+//! `aux_nmi_with_factors`, `val_selection` (null, or `candidates[i]` with `subspace`,
+//! `clustering`, `classes`, `val_accuracy`, then `chosen` and `epochs`); `figures`; `timing`
+//! (per stage: `disentangle`, `probe`, `cluster`, `learn`, `select` = the cost of
+//! `detaux-mtl-val`'s choice).
 //!
 //! **Determinism.** Every seed's outcome is thread-count invariant ([`run_seed`]); the report
 //! is assembled in seed order. Only `timing` differs between runs.
 
 use super::stats::{paired_difference, PairedDifference};
 use super::verdict::Verdict;
-use super::{run_seed, NoStore, PipelineConfig, PipelineObserver, Preset, SeedOutcome, Stage1Store};
+use super::{run_seed, NoStore, PipelineConfig, PipelineObserver, Preset, SeedOutcome, Selection, Stage1Store};
 use crate::data::spec::DatasetSpec;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -183,6 +186,8 @@ pub struct SeedSummary {
     pub aux_sizes: Vec<usize>,
     /// NMI of the auxiliary labels with every known factor.
     pub aux_nmi_with_factors: Vec<FactorNmi>,
+    /// The `detaux-mtl-val` arm's candidates and choice, if it ran.
+    pub val_selection: Option<Selection>,
 }
 
 impl SeedSummary {
@@ -207,6 +212,7 @@ impl SeedSummary {
             aux_classes: o.aux_classes,
             aux_sizes: o.aux_sizes.clone(),
             aux_nmi_with_factors: o.aux_nmi.iter().map(|(f, v)| FactorNmi { factor: f.clone(), nmi: *v }).collect(),
+            val_selection: o.val_selection.clone(),
         }
     }
 }
@@ -357,6 +363,39 @@ impl ExperimentReport {
         s
     }
 
+    /// The `detaux-mtl-val` choices per seed as Markdown (empty if the arm did not run).
+    pub fn val_selection_markdown(&self) -> String {
+        let mut s = String::new();
+        for x in &self.seeds {
+            let Some(sel) = &x.val_selection else { continue };
+            if s.is_empty() {
+                s += &format!(
+                    "Each candidate (subspace, clustering) trained a {}-epoch MTL run scored by its best principal-task accuracy on the validation split (no test image read); `detaux-mtl-val` is the full run with the best candidate.\n\n| seed | candidates | chosen | its validation accuracy | the rule's subspace |\n|---|---|---|---|---|\n",
+                    sel.epochs
+                );
+            }
+            let c = &sel.candidates[sel.chosen];
+            let list: Vec<String> = sel
+                .candidates
+                .iter()
+                .map(|c| match c.val_accuracy {
+                    Some(a) => format!("s{} {} ({}): {a:.3}", c.subspace, c.clustering, c.classes),
+                    None => format!("s{} {}: {} label", c.subspace, c.clustering, c.classes),
+                })
+                .collect();
+            s += &format!(
+                "| {} | {} | s{} {} | {:.4} | s{} |\n",
+                x.seed,
+                list.join("; "),
+                c.subspace,
+                c.clustering,
+                c.val_accuracy.unwrap_or(f64::NAN),
+                x.chosen_subspace
+            );
+        }
+        s
+    }
+
     /// A one-screen plain-text summary: the arms, the paired differences and the verdicts.
     ///
     /// # Errors
@@ -421,6 +460,12 @@ impl ExperimentReport {
         s += &self.probe_markdown();
         s += "## Discovered auxiliary task per seed\n\n";
         s += &self.discovered_markdown();
+        let val = self.val_selection_markdown();
+        if !val.is_empty() {
+            s += "\n## Validation-selected discovery (detaux-mtl-val)\n\n";
+            s += &val;
+            s += "\nIts cost is the `select` row of the wall-time table.\n";
+        }
         if !self.runs.stage_seconds.is_empty() {
             s += "\n## Wall time\n\n| stage | seconds |\n|---|---|\n";
             for (n, t) in &self.runs.stage_seconds {
@@ -544,6 +589,10 @@ mod write {
                 "probe": {"neighbours": p.probe.neighbours, "votes": "codes of the stage-1 training images",
                           "max_images": p.probe_max_images, "scored": "test split (seeded sample)",
                           "isolation_threshold": p.isolation_threshold},
+                "mtl_val": p.val_selection.as_ref().map(|v| json!({
+                    "subspaces": v.subspaces, "epochs": v.epochs,
+                    "clusterings": v.clusterings.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                })),
                 "stage2": {"clustering": p.clustering.method.to_string(), "subspace_override": p.subspace,
                            "n_init": p.clustering.n_init, "pixel_kmeans_max_fit": p.pixel_kmeans_max_fit},
                 "oracle_arms": match &p.oracle {

@@ -53,6 +53,7 @@ pub mod experiment;
 pub mod preset;
 pub mod stats;
 pub mod store;
+pub mod val_select;
 pub mod verdict;
 
 use crate::cluster::metrics::normalized_mutual_info;
@@ -60,7 +61,7 @@ use crate::cluster::{cluster_codes, select_subspace, KMeans};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::mtl::data::{experiment_splits, labels_from_i64, labels_task, principal_task, SplitConfig};
-use crate::mtl::report::{pixel_kmeans_control, run_all_arms, ArmRun, SeedTasks};
+use crate::mtl::report::{pixel_kmeans_control, run_all_arms, run_arm, ArmRun, SeedTasks};
 use crate::mtl::weighting::WeightingSpec;
 use crate::mtl::{Observer as MtlObserver, Splits, TrainConfig};
 use crate::rng::SeedTree;
@@ -78,6 +79,7 @@ pub use experiment::Stage1Source;
 pub use experiment::{Experiment, ExperimentConfig, ExperimentReport, SeedSummary};
 pub use preset::Preset;
 pub use store::{NoStore, Stage1Store};
+pub use val_select::{Selection, ValSelection};
 
 /// Which oracle-aux control arms to train.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -152,6 +154,8 @@ pub struct PipelineConfig {
     pub probe_max_images: usize,
     /// The verdict's threshold on s0's probe accuracy for the principal factor.
     pub isolation_threshold: f64,
+    /// The `detaux-mtl-val` arm ([`val_select`]); `None` = not trained.
+    pub val_selection: Option<ValSelection>,
 }
 
 impl PipelineConfig {
@@ -172,6 +176,7 @@ impl PipelineConfig {
             probe: ProbeConfig::default(),
             probe_max_images: 2000,
             isolation_threshold: verdict::ISOLATION_THRESHOLD,
+            val_selection: None,
         }
     }
 
@@ -193,6 +198,15 @@ impl PipelineConfig {
                 "isolation_threshold",
                 format!("must be in (0, 1], got {}", self.isolation_threshold),
             ));
+        }
+        if let Some(sel) = &self.val_selection {
+            sel.validate(self.stage1.n_subspaces)?;
+            if self.split.val_fraction.is_none_or(|v| v <= 0.0) {
+                return Err(Error::param(
+                    "--mtl-val-epochs",
+                    "the detaux-mtl-val arm needs a validation split (--val-fraction > 0)",
+                ));
+            }
         }
         Ok(())
     }
@@ -237,6 +251,8 @@ pub struct SeedOutcome {
     pub codes: Array2<f32>,
     /// The auxiliary labels of every image, dataset order.
     pub aux_labels: Vec<i64>,
+    /// The `detaux-mtl-val` arm's choice, if it ran.
+    pub val_selection: Option<Selection>,
 }
 
 /// Receives the progress of a pipeline run; every method has a do-nothing default. The
@@ -403,8 +419,43 @@ pub fn run_seed(
     let t = Instant::now();
     let tasks = SeedTasks { seed, discovered: aux.clone(), pixel_kmeans: Some(pixel), oracle };
     let mut arm_observer = |arm: &str, s: u64| observer.arm(arm, s);
-    let runs = run_all_arms(data, &splits, &principal, &tasks, &cfg.weighting, &cfg.stage3, &mut arm_observer)?;
+    let mut runs = run_all_arms(data, &splits, &principal, &tasks, &cfg.weighting, &cfg.stage3, &mut arm_observer)?;
     stage_seconds.push(("learn".to_string(), t.elapsed().as_secs_f64()));
+
+    let val_selection = match &cfg.val_selection {
+        None => None,
+        Some(sel) => {
+            observer.on_stage(seed, "select");
+            let t = Instant::now();
+            let (task, selection) = val_select::select_task(
+                sel,
+                data,
+                latents.view(),
+                &splits,
+                &principal,
+                &cfg.clustering,
+                &cfg.weighting,
+                &cfg.stage3,
+                seed,
+            )?;
+            stage_seconds.push(("select".to_string(), t.elapsed().as_secs_f64()));
+            let t = Instant::now();
+            let mut obs = observer.arm("detaux-mtl-val", seed);
+            runs.push(run_arm(
+                "detaux-mtl-val",
+                data,
+                &splits,
+                &principal,
+                Some(&task),
+                &cfg.weighting,
+                &cfg.stage3,
+                seed,
+                obs.as_mut(),
+            )?);
+            stage_seconds.push(("learn".to_string(), t.elapsed().as_secs_f64()));
+            Some(selection)
+        }
+    };
 
     Ok(SeedOutcome {
         seed,
@@ -425,5 +476,6 @@ pub fn run_seed(
         stage1: trainer,
         codes,
         aux_labels,
+        val_selection,
     })
 }
