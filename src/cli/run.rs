@@ -71,9 +71,10 @@ pub struct RunArgs {
     /// Stage-2 clustering: kmeans:K, kmeans:auto[:MIN-MAX], hdbscan:M.
     #[arg(long)]
     pub clustering: Option<String>,
-    /// Cluster this subspace instead of the selection rule's.
+    /// The subspace stage 2 clusters: rule (the reference's), an index K, or carrying:FACTOR
+    /// (the subspace that best predicts a known factor on the validation split: a control).
     #[arg(long)]
-    pub subspace: Option<usize>,
+    pub subspace: Option<String>,
     /// Oracle-aux control arms: all (every non-principal factor), none, or FACTOR[,FACTOR…].
     #[arg(long)]
     pub oracle_aux: Option<String>,
@@ -184,8 +185,8 @@ pub fn experiment_config(args: &RunArgs) -> Result<ExperimentConfig> {
     if let Some(m) = &args.clustering {
         p.clustering = AuxClustering { method: m.parse()?, ..p.clustering.clone() };
     }
-    if args.subspace.is_some() {
-        p.subspace = args.subspace;
+    if let Some(rule) = &args.subspace {
+        p.subspace = rule.parse()?;
     }
     if let Some(o) = &args.oracle_aux {
         p.oracle = parse_oracle(o)?;

@@ -593,7 +593,7 @@ mod write {
                     "subspaces": v.subspaces, "epochs": v.epochs,
                     "clusterings": v.clusterings.iter().map(ToString::to_string).collect::<Vec<_>>(),
                 })),
-                "stage2": {"clustering": p.clustering.method.to_string(), "subspace_override": p.subspace,
+                "stage2": {"clustering": p.clustering.method.to_string(), "subspace": p.subspace.to_string(),
                            "n_init": p.clustering.n_init, "pixel_kmeans_max_fit": p.pixel_kmeans_max_fit},
                 "oracle_arms": match &p.oracle {
                     super::super::OracleArms::None => json!("none"),

@@ -129,6 +129,75 @@ impl OracleArms {
     }
 }
 
+/// Which subspace stage 2 clusters.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum SubspaceRule {
+    /// The reference's rule: `argmin_{k≥1} |mean_b ⟨s_k, s_0⟩|` on the training images.
+    #[default]
+    Reference,
+    /// This subspace (`--subspace K`).
+    Fixed(usize),
+    /// The subspace `k ≥ 1` that best predicts this known factor (`--subspace carrying:F`): the
+    /// probe's k-NN vote among the training images' codes, scored on the **validation** split
+    /// (never on test). A control that separates "the rule picks the wrong factor" from "the
+    /// labels of the right factor do not help".
+    Carrying(String),
+}
+
+impl std::str::FromStr for SubspaceRule {
+    type Err = Error;
+    /// `rule`, `K` or `carrying:FACTOR`.
+    fn from_str(s: &str) -> Result<Self> {
+        match s.split_once(':') {
+            Some(("carrying", f)) if !f.is_empty() => Ok(SubspaceRule::Carrying(f.to_string())),
+            _ if s == "rule" => Ok(SubspaceRule::Reference),
+            _ => s.parse().map(SubspaceRule::Fixed).map_err(|_| {
+                Error::param("--subspace", format!("expected rule, an index or carrying:FACTOR, got '{s}'"))
+            }),
+        }
+    }
+}
+
+impl std::fmt::Display for SubspaceRule {
+    /// The form [`str::parse`] reads back.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SubspaceRule::Reference => f.write_str("rule"),
+            SubspaceRule::Fixed(k) => write!(f, "{k}"),
+            SubspaceRule::Carrying(name) => write!(f, "carrying:{name}"),
+        }
+    }
+}
+
+/// The subspace `k ≥ 1` whose codes best predict factor `factor` (k-NN votes of `fit`, scored
+/// on `score`; ties go to the lower index). `latents` are `[n, K, d]`.
+fn subspace_carrying(
+    data: &Dataset,
+    latents: &Array3<f32>,
+    fit: &[usize],
+    score: &[usize],
+    factor: usize,
+    probe: ProbeConfig,
+) -> Result<usize> {
+    let column = |idx: &[usize]| data.factors().select(Axis(0), idx).select(Axis(1), &[factor]);
+    let names = [data.factor_specs()[factor].name.clone()];
+    let table = probe_fit_score(
+        latents.select(Axis(0), fit).view(),
+        column(fit).view(),
+        latents.select(Axis(0), score).view(),
+        column(score).view(),
+        &names,
+        probe,
+    )?;
+    let mut best = 1;
+    for k in 2..table.accuracy.nrows() {
+        if table.accuracy[[k, 0]] > table.accuracy[[best, 0]] {
+            best = k;
+        }
+    }
+    Ok(best)
+}
+
 /// Everything one pipeline run needs besides the data and the seed.
 #[derive(Clone, Debug)]
 pub struct PipelineConfig {
@@ -136,8 +205,8 @@ pub struct PipelineConfig {
     pub stage1: Stage1Config,
     /// Stage-2 method and k-means settings (its `n_init` also serves the pixel-k-means control).
     pub clustering: AuxClustering,
-    /// Use this subspace instead of the selection rule.
-    pub subspace: Option<usize>,
+    /// Which subspace stage 2 clusters.
+    pub subspace: SubspaceRule,
     /// Stage-3 splits.
     pub split: SplitConfig,
     /// Stage-3 training.
@@ -167,7 +236,7 @@ impl PipelineConfig {
         PipelineConfig {
             stage1,
             clustering: AuxClustering::new(Clustering::KMeansAuto { k_min: 2, k_max: 8 }),
-            subspace: None,
+            subspace: SubspaceRule::Reference,
             split: SplitConfig::default(),
             stage3,
             weighting: WeightingSpec::Equal,
@@ -198,6 +267,9 @@ impl PipelineConfig {
                 "isolation_threshold",
                 format!("must be in (0, 1], got {}", self.isolation_threshold),
             ));
+        }
+        if matches!(self.subspace, SubspaceRule::Carrying(_)) && self.split.val_fraction.is_none_or(|v| v <= 0.0) {
+            return Err(Error::param("--subspace", "carrying:FACTOR needs a validation split (--val-fraction > 0)"));
         }
         if let Some(sel) = &self.val_selection {
             sel.validate(self.stage1.n_subspaces)?;
@@ -388,7 +460,21 @@ pub fn run_seed(
     observer.on_stage(seed, "cluster");
     let t = Instant::now();
     let train_latents = latents.select(Axis(0), &splits.train);
-    let choice = select_subspace(train_latents.view(), cfg.subspace)?;
+    let override_k = match &cfg.subspace {
+        SubspaceRule::Reference => None,
+        SubspaceRule::Fixed(k) => Some(*k),
+        SubspaceRule::Carrying(name) => {
+            let f = data.factor_index(name).map_err(|e| Error::param("--subspace", e.to_string()))?;
+            let Some(val) = &splits.val else {
+                return Err(Error::param(
+                    "--subspace",
+                    "carrying:FACTOR needs a validation split (--val-fraction > 0)",
+                ));
+            };
+            Some(subspace_carrying(data, &latents, &splits.train, val, f, cfg.probe)?)
+        }
+    };
+    let choice = select_subspace(train_latents.view(), override_k)?;
     let codes = latents.index_axis(Axis(1), choice.chosen).to_owned();
     let fit = codes.select(Axis(0), &splits.train);
     let clustered = cluster_codes(fit.view(), codes.view(), &cfg.clustering, &seeds.child("cluster"))?;
@@ -478,4 +564,43 @@ pub fn run_seed(
         aux_labels,
         val_selection,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{FactorSpec, LabelKind};
+    use ndarray::Array2;
+
+    /// 60 images, factors (principal p, other f with 3 values); subspace 3 is f's one-hot,
+    /// every other subspace is a fixed pseudo-random code: `carrying:f` must pick 3.
+    #[test]
+    fn carrying_picks_the_subspace_that_encodes_the_factor() {
+        let n = 60;
+        let factors = Array2::from_shape_fn((n, 2), |(i, j)| if j == 0 { (i % 2) as u32 } else { (i % 3) as u32 });
+        let specs = vec![FactorSpec::new("p", 2), FactorSpec::new("f", 3)];
+        let data = Dataset::new("toy", vec![0u8; n], 1, 1, 1, factors, specs, LabelKind::Factors).unwrap();
+        let mut h = 0x2545_F491_4F6C_DD1Du64;
+        let latents = Array3::from_shape_fn((n, 5, 3), |(i, k, j)| {
+            if k == 3 {
+                f32::from(u8::from(i % 3 == j))
+            } else {
+                h ^= h << 13;
+                h ^= h >> 7;
+                h ^= h << 17;
+                (h % 1000) as f32 / 1000.0
+            }
+        });
+        let fit: Vec<usize> = (0..40).collect();
+        let score: Vec<usize> = (40..60).collect();
+        let k = subspace_carrying(&data, &latents, &fit, &score, 1, ProbeConfig::default()).unwrap();
+        assert_eq!(k, 3);
+        assert_eq!("carrying:f".parse::<SubspaceRule>().unwrap(), SubspaceRule::Carrying("f".into()));
+        assert_eq!("4".parse::<SubspaceRule>().unwrap(), SubspaceRule::Fixed(4));
+        assert_eq!("rule".parse::<SubspaceRule>().unwrap(), SubspaceRule::Reference);
+        assert!("carrying:".parse::<SubspaceRule>().is_err() && "x".parse::<SubspaceRule>().is_err());
+        for r in [SubspaceRule::Reference, SubspaceRule::Fixed(2), SubspaceRule::Carrying("f".into())] {
+            assert_eq!(r.to_string().parse::<SubspaceRule>().unwrap(), r);
+        }
+    }
 }
