@@ -30,6 +30,8 @@ fn short_run(dir: &Path, threads: &str) -> serde_json::Value {
         "2",
         "--clustering",
         "kmeans:3",
+        "--train-fraction",
+        "0.2",
         "--threads",
         threads,
     ]);
