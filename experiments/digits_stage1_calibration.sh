@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The stage-1 calibration behind the digits preset: stage 1 alone on a scarce subset of the
-# digits (--val-fraction leaves 287 or 230 training images; the rest is held out and probed),
+# digits (--val-fraction leaves 287 or 229 training images; the rest is held out and probed),
 # seed 1234, 1 thread per run. Prints s0's probe accuracy on the digit and the best other
 # subspace's. The probe here is stage 1's own: a 50/50 k-NN split of the held-out images.
 set -euo pipefail
