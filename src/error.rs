@@ -29,6 +29,17 @@ pub enum Error {
     },
     /// Data is unusable: empty, contains NaN/∞, lengths disagree, labels out of range, ….
     InvalidData(String),
+    /// An autodiff variable was used outside the step it was recorded in: its tape's
+    /// `backward` has consumed that step (so its id may name another step's node), or it is
+    /// looked up in the gradients of another step.
+    StaleVar {
+        /// What used it (`"add"`, `"backward"`, `"Grads::wrt"`, …).
+        op: &'static str,
+        /// The variable's node id.
+        id: usize,
+        /// The tape generation the variable was created in.
+        generation: u64,
+    },
     /// An I/O failure on a file.
     Io {
         /// The file (or directory) involved.
@@ -73,6 +84,10 @@ impl fmt::Display for Error {
             Error::Shape { op, detail } => write!(f, "{op}: {detail}"),
             Error::InvalidParam { name, reason } => write!(f, "invalid {name}: {reason}"),
             Error::InvalidData(msg) => write!(f, "invalid data: {msg}"),
+            Error::StaleVar { op, id, generation } => write!(
+                f,
+                "{op}: variable #{id} of tape generation {generation} is stale (a Var is valid only until its tape's backward())"
+            ),
             Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
             Error::Format { path, reason } => write!(f, "{}: {reason}", path.display()),
         }

@@ -24,7 +24,7 @@ fn loss_grads(w: &dyn Weighting, values: &[f32]) -> (f64, Vec<f64>, Grads<f32>, 
     let total = w.combine_losses(&ls).unwrap();
     let tv = total.scalar().unwrap() as f64;
     let grads = tape.backward(total).unwrap();
-    let dl: Vec<f64> = ls.iter().map(|l| *grads.wrt(*l).unwrap().iter().next().unwrap() as f64).collect();
+    let dl: Vec<f64> = ls.iter().map(|l| *grads.wrt(*l).unwrap().unwrap().iter().next().unwrap() as f64).collect();
     (tv, dl, grads, ids)
 }
 

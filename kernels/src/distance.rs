@@ -36,13 +36,15 @@
 //! ## SIMD and determinism
 //! On x86-64 with AVX2+FMA (detected at run time) the loops run in a copy compiled for those
 //! features (multiply-adds fused); otherwise in a portable copy (separate multiply and add).
-//! Which copy runs depends only on the machine, so results are reproducible on one machine but
-//! may differ in the last bits between machines with and without FMA. Work is split over fixed
+//! Which copy runs depends only on the machine and the [`KernelSet`] (`Portable` always runs
+//! the portable copy), so results are reproducible on one machine, and with the portable set
+//! on every machine; with the native set they may differ in the last bits between machines
+//! with and without FMA. Work is split over fixed
 //! blocks of [`POINT_BLOCK`] points (outputs); centroid partial sums are made per block of
 //! [`SUM_BLOCK`] points, sequentially in point order in `f64`, and added in block order, so
 //! every result is bitwise independent of [`Par`] and of the rayon pool size.
 
-use crate::Par;
+use crate::{KernelSet, Par};
 use rayon::prelude::*;
 
 /// Points per parallel task of the assignment kernels (fixed: results never depend on it anyway).
@@ -285,6 +287,12 @@ pub fn simd_fma_available() -> bool {
     }
 }
 
+/// Whether the AVX2+FMA copies run for this call: [`simd_fma_available`] and the calling
+/// thread's [`KernelSet`] is `Native`.
+fn simd_here() -> bool {
+    KernelSet::current() == KernelSet::Native && simd_fma_available()
+}
+
 fn assign_dispatch(
     x: &[f32],
     cp: &CentrePanels,
@@ -293,7 +301,7 @@ fn assign_dispatch(
     sums: Option<(&mut [f64], &mut [u64])>,
 ) {
     #[cfg(target_arch = "x86_64")]
-    if simd_fma_available() {
+    if simd_here() {
         // SAFETY: the CPU supports AVX2 and FMA (checked just above), which is all the
         // `target_feature` copy requires; its body is safe Rust.
         unsafe { assign_rows_avx2(x, cp, labels, dist, sums) };
@@ -389,7 +397,7 @@ fn centre_dists_rows_avx2(x: &[f32], cp: &CentrePanels, out: &mut [f32]) {
 
 fn centre_dists_dispatch(x: &[f32], cp: &CentrePanels, out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if simd_fma_available() {
+    if simd_here() {
         // SAFETY: AVX2 and FMA are available (checked); the body is safe Rust.
         unsafe { centre_dists_rows_avx2(x, cp, out) };
         return;
@@ -515,7 +523,7 @@ pub fn sq_dists_soa(xt: &[f32], stride: usize, d: usize, q: &[f32], out: &mut [f
     assert!(q.len() >= d, "sq_dists_soa: query shorter than d");
     assert!(out.len() <= stride && xt.len() >= (d.max(1) - 1) * stride + out.len(), "sq_dists_soa: xt too short");
     #[cfg(target_arch = "x86_64")]
-    if simd_fma_available() {
+    if simd_here() {
         // SAFETY: AVX2 and FMA are available (checked); the body is safe Rust.
         unsafe { sq_dists_soa_avx2(xt, stride, d, q, out) };
         return;
@@ -610,7 +618,7 @@ pub fn prim_relax(
     assert!(q.len() >= d && core2.len() >= m && src.len() >= m, "prim_relax: slices too short");
     assert!(m <= stride && xt.len() >= (d.max(1) - 1) * stride + m, "prim_relax: xt too short");
     #[cfg(target_arch = "x86_64")]
-    if simd_fma_available() {
+    if simd_here() {
         // SAFETY: AVX2 and FMA are available (checked); the body is safe Rust.
         return unsafe { prim_relax_avx2(xt, stride, d, q, core_q2, core2, best, src, src_id) };
     }
@@ -790,7 +798,7 @@ pub fn knn_soa(xt: &[f32], n: usize, d: usize, queries: &[f32], k: usize, out: &
             })
             .collect();
         #[cfg(target_arch = "x86_64")]
-        if simd_fma_available() {
+        if simd_here() {
             // SAFETY: AVX2 and FMA are available (checked); the function's body is safe Rust
             // apart from the documented intrinsics block.
             unsafe { knn_block_avx2(xt, n, d, qb, &mut heaps) };

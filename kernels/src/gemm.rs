@@ -2,8 +2,10 @@
 //!
 //! Shapes: `A: [m, k]`, `B: [k, n]`, `C: [m, n]`, each described by a [`MatRef`]/[`MatMut`]
 //! (slice + rows + cols + row stride + column stride, in elements), so transposes are free
-//! (swap the strides). The product is computed by `matrixmultiply` (`sgemm`/`dgemm`, its own
-//! `threading` feature off).
+//! (swap the strides). With [`KernelSet::Native`] the product is computed by
+//! [`Float::gemm_raw`] (our AVX-512 `sgemm` or `matrixmultiply`, its own `threading` feature
+//! off), with [`KernelSet::Portable`] by [`gemm_portable_raw`] (one fixed summation order,
+//! the same bits on every CPU); [`gemm`] asks [`KernelSet::current`].
 //!
 //! ## Parallelism and determinism
 //! With [`Par::Rayon`] the rows of `C` are cut into at most [`MAX_ROW_BLOCKS`] blocks
@@ -25,7 +27,8 @@
 //! call. The same holds for column blocks (they start at multiples of 64, a multiple of every
 //! `NR`, and `matrixmultiply`'s `NC` blocks only choose what is packed together).
 //! `kernels/tests/thread_invariance.rs` checks `Seq` against `Rayon` bitwise at 1, 2 and 4
-//! threads, with `α ≠ 1`, `β ≠ 0` and `k > kc`, for row and column splits.
+//! threads, with `α ≠ 1`, `β ≠ 0` and `k > kc`, for row and column splits. The portable
+//! kernel computes each element of `C` on its own, so no split can change it.
 //!
 //! ```
 //! use detaux_kernels::gemm::{gemm, MatMut, MatRef};
@@ -38,7 +41,7 @@
 //! assert_eq!(c, a);
 //! ```
 
-use crate::{Float, Par};
+use crate::{Float, KernelSet, Par};
 use rayon::prelude::*;
 
 /// Granularity of the row split: every block starts at a multiple of 64 rows of `C` (a
@@ -160,11 +163,29 @@ impl<'a, T> MatMut<'a, T> {
     }
 }
 
-/// `C ← α·A·B + β·C`. When `β == 0`, `C` is overwritten (NaNs in it are not propagated).
+/// `C ← α·A·B + β·C` on the calling thread's [`KernelSet::current`]. When `β == 0`, `C` is
+/// overwritten (NaNs in it are not propagated).
 ///
 /// # Panics
 /// If the shapes do not agree (`A.cols != B.rows`, or `C` is not `[A.rows, B.cols]`).
 pub fn gemm<T: Float>(alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: MatMut<'_, T>, par: Par) {
+    gemm_with(KernelSet::current(), alpha, a, b, beta, c, par)
+}
+
+/// [`gemm`] on the kernel set `kernels`.
+///
+/// # Panics
+/// As [`gemm`].
+pub fn gemm_with<T: Float>(
+    kernels: KernelSet,
+    alpha: T,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    beta: T,
+    c: MatMut<'_, T>,
+    par: Par,
+) {
+    let raw = raw_gemm::<T>(kernels);
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert!(
         b.rows == k && c.rows == m && c.cols == n,
@@ -185,11 +206,11 @@ pub fn gemm<T: Float>(alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: 
     let distinct = c.col_stride >= 1
         && (m <= 1 || c.row_stride >= n * c.col_stride || (c.row_stride >= 1 && c.col_stride >= m * c.row_stride));
     if par == Par::Seq || !((m >= 2 * ROW_BLOCK && row_splittable) || (n >= 2 * ROW_BLOCK && distinct)) {
-        gemm_block(alpha, a, 0, m, b, beta, c.data, c.row_stride, c.col_stride);
+        gemm_block(raw, alpha, a, 0, m, b, beta, c.data, c.row_stride, c.col_stride);
         return;
     }
     if !(m >= 2 * ROW_BLOCK && row_splittable) {
-        gemm_col_split(alpha, a, b, beta, c);
+        gemm_col_split(raw, alpha, a, b, beta, c);
         return;
     }
     let rs = c.row_stride;
@@ -199,7 +220,7 @@ pub fn gemm<T: Float>(alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: 
     c.data[..len.min(m * rs)].par_chunks_mut(block * rs).enumerate().for_each(|(blk, chunk)| {
         let r0 = blk * block;
         let rows = (m - r0).min(block);
-        gemm_block(alpha, a, r0, rows, b, beta, chunk, rs, cs);
+        gemm_block(raw, alpha, a, r0, rows, b, beta, chunk, rs, cs);
     });
 }
 
@@ -214,7 +235,7 @@ unsafe impl<T: Send> Sync for SharedMut<T> {}
 
 /// Parallel `C ← α·A·B + β·C` over column blocks of `C` ([`rows_per_block`] applied to `n`):
 /// each block is one `matrixmultiply` call on the same rows of `A` and a column block of `B`.
-fn gemm_col_split<T: Float>(alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: MatMut<'_, T>) {
+fn gemm_col_split<T: Float>(raw: RawGemm<T>, alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: MatMut<'_, T>) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     let block = rows_per_block(n);
     let n_blocks = n.div_ceil(block);
@@ -245,7 +266,7 @@ fn gemm_col_split<T: Float>(alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: 
                 }
                 return;
             }
-            T::gemm_raw(
+            raw(
                 m,
                 k,
                 cols,
@@ -269,6 +290,7 @@ fn gemm_col_split<T: Float>(alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: 
 /// whose element `(i, j)` (relative to `r0`) is `c_block[i * rs + j * cs]`.
 #[allow(clippy::too_many_arguments)]
 fn gemm_block<T: Float>(
+    raw: RawGemm<T>,
     alpha: T,
     a: MatRef<'_, T>,
     r0: usize,
@@ -297,7 +319,7 @@ fn gemm_block<T: Float>(
     // element addressed through (rows, k, n) and the strides lies inside its slice; `c_block`
     // is a unique borrow, so it cannot alias `a` or `b`.
     unsafe {
-        T::gemm_raw(
+        raw(
             rows,
             k,
             n,
@@ -313,6 +335,98 @@ fn gemm_block<T: Float>(
             rs as isize,
             cs as isize,
         );
+    }
+}
+
+/// A raw strided gemm with the contract of [`Float::gemm_raw`].
+type RawGemm<T> =
+    unsafe fn(usize, usize, usize, T, *const T, isize, isize, *const T, isize, isize, T, *mut T, isize, isize);
+
+/// The raw kernel of a kernel set.
+fn raw_gemm<T: Float>(kernels: KernelSet) -> RawGemm<T> {
+    match kernels {
+        KernelSet::Native => T::gemm_raw,
+        KernelSet::Portable => gemm_portable_raw::<T>,
+    }
+}
+
+/// Rows of the portable kernel's register tile.
+const PORTABLE_MR: usize = 4;
+/// Columns of the portable kernel's register tile (one `B` panel).
+const PORTABLE_NR: usize = 8;
+
+/// The portable gemm `C ← α·A·B + β·C` ([`KernelSet::Portable`]), with the raw contract of
+/// [`Float::gemm_raw`]. Every element of `C` is
+///
+/// `acc = ((0 + A[i,0]·B[0,j]) + A[i,1]·B[1,j]) + … + A[i,k−1]·B[k−1,j]`, then
+/// `C[i,j] = α·acc` if `β = 0`, else `α·acc + β·C[i,j]`,
+///
+/// each product and sum rounded to `T` (no fused multiply-add), whatever the CPU. The loops
+/// keep a `4 × 8` tile of accumulators over a packed `[k][8]` panel of `B` (rows past `m`
+/// re-read the last row, columns past `n` are zero; their results are dropped), which the
+/// compiler vectorises across columns; no element's arithmetic depends on the tiling.
+/// `kernels/tests/portable_gemm.rs` checks it bitwise against the formula above.
+///
+/// # Safety
+/// As [`Float::gemm_raw`]: every element addressed by the shapes and strides must lie inside
+/// the allocation of its pointer, and `c` must not alias `a` or `b`.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn gemm_portable_raw<T: Float>(
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: T,
+    a: *const T,
+    rsa: isize,
+    csa: isize,
+    b: *const T,
+    rsb: isize,
+    csb: isize,
+    beta: T,
+    c: *mut T,
+    rsc: isize,
+    csc: isize,
+) {
+    const MR: usize = PORTABLE_MR;
+    const NR: usize = PORTABLE_NR;
+    if m == 0 || n == 0 {
+        return;
+    }
+    let mut panel = vec![T::ZERO; k * NR];
+    for j0 in (0..n).step_by(NR) {
+        let nr = NR.min(n - j0);
+        for (p, row) in panel.chunks_exact_mut(NR).enumerate() {
+            for (j, x) in row.iter_mut().enumerate() {
+                // SAFETY: row p < k, column j0 + j < n of B (the caller's contract).
+                *x = if j < nr { unsafe { *b.offset(p as isize * rsb + (j0 + j) as isize * csb) } } else { T::ZERO };
+            }
+        }
+        for i0 in (0..m).step_by(MR) {
+            let mr = MR.min(m - i0);
+            // SAFETY: row i0 + min(r, mr − 1) < m of A.
+            let rows: [*const T; MR] =
+                std::array::from_fn(|r| unsafe { a.offset((i0 + r.min(mr - 1)) as isize * rsa) });
+            let mut acc = [[T::ZERO; NR]; MR];
+            for (p, bv) in panel.chunks_exact(NR).enumerate() {
+                let bv: &[T; NR] = bv.try_into().expect("NR elements");
+                for (acc_r, row) in acc.iter_mut().zip(&rows) {
+                    // SAFETY: column p < k of a valid row of A.
+                    let av = unsafe { *row.offset(p as isize * csa) };
+                    for (s, &bj) in acc_r.iter_mut().zip(bv) {
+                        *s = *s + av * bj;
+                    }
+                }
+            }
+            for (r, acc_r) in acc.iter().enumerate().take(mr) {
+                for (j, &s) in acc_r.iter().enumerate().take(nr) {
+                    // SAFETY: (i0 + r, j0 + j) is an element of C (the caller's contract).
+                    unsafe {
+                        let e = c.offset((i0 + r) as isize * rsc + (j0 + j) as isize * csc);
+                        *e = if beta == T::ZERO { alpha * s } else { alpha * s + beta * *e };
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -8,6 +8,8 @@
 //! ## Modules
 //! - [`float`]: the [`Float`] element trait (implemented for `f32` and `f64`).
 //! - [`par`]: the [`Par`] parallelism argument taken by every kernel.
+//! - [`kernel_set`]: [`KernelSet`], the machine's fastest kernels or the portable ones (the
+//!   same bits on every CPU), chosen per rayon pool.
 //! - [`gemm`]: `C ← α·A·B + β·C` over strided slices, split over rows (or, for few-row
 //!   products, columns) of C; `f32` runs on [`sgemm`] (our AVX-512 kernel where the CPU has
 //!   it, else `matrixmultiply`), `f64` on `matrixmultiply`.
@@ -27,8 +29,9 @@
 //! Every kernel gives bitwise-identical results for any [`Par`] value and any rayon pool size:
 //! work is split over *outputs* only (rows of C, images of a batch, fixed blocks of a
 //! reduction), each output is computed by one sequential loop, and partial results are combined
-//! in a fixed order. Results may differ between machines when a different SIMD kernel runs
-//! (AVX-512 or not, FMA or not); they never differ between thread counts.
+//! in a fixed order. With [`KernelSet::Native`] results may differ between machines when a
+//! different SIMD kernel runs (AVX-512 or not, FMA or not); with [`KernelSet::Portable`] they
+//! do not; they never differ between thread counts.
 
 pub mod adam;
 pub mod alloc;
@@ -36,10 +39,12 @@ pub mod conv;
 pub mod distance;
 pub mod float;
 pub mod gemm;
+pub mod kernel_set;
 pub mod par;
 pub mod reduce;
 pub mod scratch;
 pub mod sgemm;
 
 pub use float::Float;
+pub use kernel_set::KernelSet;
 pub use par::Par;

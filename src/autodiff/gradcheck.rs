@@ -118,8 +118,8 @@ where
     let analytic: Vec<Tensor<f64>> = vars
         .iter()
         .zip(inputs)
-        .map(|(v, x)| grads.wrt(*v).cloned().unwrap_or_else(|| Tensor::zeros(x.raw_dim())))
-        .collect();
+        .map(|(v, x)| Ok(grads.wrt(*v)?.cloned().unwrap_or_else(|| Tensor::zeros(x.raw_dim()))))
+        .collect::<Result<_>>()?;
     let mut report = GradCheckReport { checked: 0, failures: 0, worst: None, worst_ratio: 0.0 };
     let mut xs: Vec<Tensor<f64>> = inputs.to_vec();
     for i in 0..xs.len() {

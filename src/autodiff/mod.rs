@@ -11,7 +11,15 @@
 //! the walk passes them), so nothing leaks across steps; `tests/memory.rs` checks that node count
 //! and resident memory stay flat over 1000 steps.
 //!
-//! [`Var`] is a `Copy` handle `(tape, id)`; ops are methods on it (`x.matmul(w)?.relu()`).
+//! [`Var`] is a `Copy` handle `(tape, id, generation)`; ops are methods on it
+//! (`x.matmul(w)?.relu()`). The tape counts its steps: `backward` ends generation `g` and ids
+//! start again from 0 in `g + 1`, so a handle kept across `backward` would name another step's
+//! node. Every use of such a *stale* handle is caught by comparing its generation with the
+//! tape's (one integer compare per operand): fallible ops, [`Tape::backward`],
+//! [`Var::try_value`], [`Var::scalar`] and [`Grads::wrt`] return [`crate::Error::StaleVar`];
+//! infallible element-wise ops and `sum_all`/`mean_all`/`detach` return the stale handle
+//! unchanged, so the error surfaces at the next fallible use; the accessors `value`, `shape`,
+//! `ndim` and `requires_grad` panic. No stale handle ever reads or records a node.
 //! Ops whose operand shapes can disagree return [`crate::Result`] with an
 //! [`crate::Error::Shape`] naming the op and both shapes; element-wise unary ops cannot fail.
 //! Values are `ndarray::ArrayD<T>` in standard (C) layout, `T` = `f32` (training) or `f64`
@@ -24,7 +32,7 @@
 //! let x = tape.leaf(arr1(&[1.0, 2.0, 3.0]).into_dyn());
 //! let y = x.mul(x)?.sum_all();            // y = Σ x²
 //! let grads = tape.backward(y)?;
-//! assert_eq!(grads.wrt(x).unwrap(), &arr1(&[2.0, 4.0, 6.0]).into_dyn());
+//! assert_eq!(grads.wrt(x)?.unwrap(), &arr1(&[2.0, 4.0, 6.0]).into_dyn());
 //! # Ok::<(), detaux::Error>(())
 //! ```
 

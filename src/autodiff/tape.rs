@@ -3,7 +3,7 @@
 use super::{Element, Tensor};
 use crate::error::{Error, Result};
 use crate::par::Par;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 /// Backward closure of a node: given `∂L/∂out` and which parents need a gradient, returns
@@ -22,18 +22,29 @@ pub struct Tape<T: Element> {
     nodes: RefCell<Vec<Node<T>>>,
     bindings: RefCell<Vec<(String, usize)>>,
     par: Par,
+    /// Steps recorded and consumed so far: [`Tape::backward`] adds one, and every [`Var`]
+    /// remembers the generation it was created in.
+    generation: Cell<u64>,
 }
 
 /// A handle to a node of a [`Tape`]: cheap to copy, valid until the tape's `backward`.
+///
+/// It carries the tape generation it was created in; once `backward` has consumed that
+/// generation the handle is *stale* (its id may name a node of a later step), and using it is
+/// an [`Error::StaleVar`] (see [`Var::try_value`]).
 #[derive(Clone, Copy)]
 pub struct Var<'t, T: Element> {
     pub(crate) tape: &'t Tape<T>,
     pub(crate) id: usize,
+    pub(crate) generation: u64,
 }
 
 impl<T: Element> std::fmt::Debug for Var<'_, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Var(#{}, shape {:?})", self.id, self.shape())
+        match self.try_value() {
+            Ok(v) => write!(f, "Var(#{}, shape {:?})", self.id, v.shape()),
+            Err(_) => write!(f, "Var(#{}, stale: generation {})", self.id, self.generation),
+        }
     }
 }
 
@@ -51,7 +62,13 @@ impl<T: Element> Tape<T> {
 
     /// An empty tape with an explicit parallelism policy for its kernels.
     pub fn with_par(par: Par) -> Self {
-        Tape { nodes: RefCell::new(Vec::new()), bindings: RefCell::new(Vec::new()), par }
+        Tape { nodes: RefCell::new(Vec::new()), bindings: RefCell::new(Vec::new()), par, generation: Cell::new(0) }
+    }
+
+    /// The current generation: the number of `backward` calls so far. Variables created now
+    /// carry it; variables of an earlier generation are stale.
+    pub fn generation(&self) -> u64 {
+        self.generation.get()
     }
 
     /// The parallelism policy passed to kernels.
@@ -110,7 +127,7 @@ impl<T: Element> Tape<T> {
         let mut nodes = self.nodes.borrow_mut();
         let id = nodes.len();
         nodes.push(Node { value, parents, backward, requires_grad: rg });
-        Var { tape: self, id }
+        Var { tape: self, id, generation: self.generation.get() }
     }
 
     /// Records an op node. The backward closure is kept only if some parent needs a gradient.
@@ -132,6 +149,7 @@ impl<T: Element> Tape<T> {
     ) -> Var<'_, T> {
         for p in parents {
             assert!(std::ptr::eq(p.tape, self), "autodiff: an op mixes variables of two different tapes");
+            assert!(p.is_live(), "autodiff: an op records a stale variable (ops check operands with Var::live)");
         }
         let rg = {
             let nodes = self.nodes.borrow();
@@ -142,18 +160,9 @@ impl<T: Element> Tape<T> {
         self.push_node_rc(value, ids, bw, rg)
     }
 
-    /// The value of node `id` (shared, no copy).
-    ///
-    /// # Panics
-    /// If the tape was already consumed by `backward`.
-    pub(crate) fn value_of(&self, id: usize) -> Rc<Tensor<T>> {
-        let nodes = self.nodes.borrow();
-        let node = nodes.get(id).expect("autodiff: variable used after its tape's backward()");
-        Rc::clone(&node.value)
-    }
-
-    pub(crate) fn requires_grad_of(&self, id: usize) -> bool {
-        self.nodes.borrow()[id].requires_grad
+    /// The value of node `id` (shared, no copy); the caller has checked the generation.
+    fn value_of(&self, id: usize) -> Rc<Tensor<T>> {
+        Rc::clone(&self.nodes.borrow()[id].value)
     }
 
     /// Back-propagates from the scalar `loss` and empties the tape.
@@ -162,9 +171,14 @@ impl<T: Element> Tape<T> {
     /// Intermediate gradients are dropped as soon as they have been propagated.
     ///
     /// # Errors
-    /// [`Error::Shape`] if `loss` has more than one element.
+    /// [`Error::Shape`] if `loss` has more than one element; [`Error::StaleVar`] if `loss` was
+    /// created before an earlier `backward` of this tape.
+    ///
+    /// # Panics
+    /// If `loss` belongs to another tape.
     pub fn backward(&self, loss: Var<'_, T>) -> Result<Grads<T>> {
         assert!(std::ptr::eq(loss.tape, self), "autodiff: backward() on a variable of another tape");
+        loss.live("backward")?;
         let n_elems = self.value_of(loss.id).len();
         if n_elems != 1 {
             return Err(Error::shape(
@@ -174,6 +188,8 @@ impl<T: Element> Tape<T> {
         }
         let mut nodes = std::mem::take(&mut *self.nodes.borrow_mut());
         let bindings = std::mem::take(&mut *self.bindings.borrow_mut());
+        let generation = self.generation.get();
+        self.generation.set(generation + 1);
         let mut grads: Vec<Option<Tensor<T>>> = (0..nodes.len()).map(|_| None).collect();
         let shape = nodes[loss.id].value.raw_dim();
         grads[loss.id] = Some(Tensor::from_elem(shape, T::ONE));
@@ -198,7 +214,7 @@ impl<T: Element> Tape<T> {
                 }
             }
         }
-        Ok(Grads { grads, bindings })
+        Ok(Grads { grads, bindings, generation: Some(generation) })
     }
 }
 
@@ -206,6 +222,8 @@ impl<T: Element> Tape<T> {
 pub struct Grads<T> {
     grads: Vec<Option<Tensor<T>>>,
     bindings: Vec<(String, usize)>,
+    /// The tape generation these gradients belong to (`None` for [`Grads::from_named`]).
+    generation: Option<u64>,
 }
 
 impl<T: Element> Grads<T> {
@@ -220,13 +238,21 @@ impl<T: Element> Grads<T> {
             grads.push(Some(g));
             bindings.push((name, i));
         }
-        Grads { grads, bindings }
+        Grads { grads, bindings, generation: None }
     }
 
     /// `∂L/∂v` for a leaf `v` (`None` if `loss` does not depend on it). Only leaves keep their
     /// gradients; intermediate nodes return `None`.
-    pub fn wrt(&self, v: Var<'_, T>) -> Option<&Tensor<T>> {
-        self.grads.get(v.id).and_then(|g| g.as_ref())
+    ///
+    /// # Errors
+    /// [`Error::StaleVar`] if `v` was not created in the step these gradients come from (its
+    /// id would name another step's node), or these gradients were not made by a tape
+    /// ([`Grads::from_named`]).
+    pub fn wrt(&self, v: Var<'_, T>) -> Result<Option<&Tensor<T>>> {
+        if self.generation != Some(v.generation) {
+            return Err(Error::StaleVar { op: "Grads::wrt", id: v.id, generation: v.generation });
+        }
+        Ok(self.grads.get(v.id).and_then(|g| g.as_ref()))
     }
 
     /// The gradient of the named parameter, summed over its bindings in binding order
@@ -268,28 +294,68 @@ impl<'t, T: Element> Var<'t, T> {
     pub fn id(&self) -> usize {
         self.id
     }
+    /// The tape generation this variable was created in ([`Tape::generation`]).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+    /// `true` while the variable's step has not been consumed by [`Tape::backward`].
+    #[inline]
+    pub fn is_live(&self) -> bool {
+        self.generation == self.tape.generation.get()
+    }
+    /// `Ok` while the variable is live, else the [`Error::StaleVar`] naming `op`.
+    #[inline]
+    pub(crate) fn live(&self, op: &'static str) -> Result<()> {
+        if self.is_live() {
+            Ok(())
+        } else {
+            Err(Error::StaleVar { op, id: self.id, generation: self.generation })
+        }
+    }
     /// The value (shared; clone it to own it).
+    ///
+    /// # Errors
+    /// [`Error::StaleVar`] if the variable's step was consumed by [`Tape::backward`].
+    pub fn try_value(&self) -> Result<Rc<Tensor<T>>> {
+        self.live("value")?;
+        Ok(self.tape.value_of(self.id))
+    }
+    /// The value (shared; clone it to own it).
+    ///
+    /// # Panics
+    /// If the variable is stale (see [`Var::try_value`] for the checked form).
     pub fn value(&self) -> Rc<Tensor<T>> {
-        self.tape.value_of(self.id)
+        self.try_value().unwrap_or_else(|e| panic!("autodiff: {e}"))
     }
     /// The shape of the value.
+    ///
+    /// # Panics
+    /// If the variable is stale.
     pub fn shape(&self) -> Vec<usize> {
-        self.tape.value_of(self.id).shape().to_vec()
+        self.value().shape().to_vec()
     }
     /// Number of dimensions.
+    ///
+    /// # Panics
+    /// If the variable is stale.
     pub fn ndim(&self) -> usize {
-        self.tape.value_of(self.id).ndim()
+        self.value().ndim()
     }
     /// Whether a gradient flows to this node.
+    ///
+    /// # Panics
+    /// If the variable is stale.
     pub fn requires_grad(&self) -> bool {
-        self.tape.requires_grad_of(self.id)
+        self.live("requires_grad").unwrap_or_else(|e| panic!("autodiff: {e}"));
+        self.tape.nodes.borrow()[self.id].requires_grad
     }
     /// The single element of a one-element value.
     ///
     /// # Errors
-    /// [`Error::Shape`] if the value has more than one element.
+    /// [`Error::Shape`] if the value has more than one element; [`Error::StaleVar`] if the
+    /// variable is stale.
     pub fn scalar(&self) -> Result<T> {
-        let v = self.value();
+        let v = self.try_value()?;
         if v.len() != 1 {
             return Err(Error::shape("scalar", format!("expected one element, got shape {:?}", v.shape())));
         }

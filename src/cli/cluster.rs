@@ -107,6 +107,9 @@ pub struct ClusterArgs {
     /// Worker threads (default: all available).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Kernels: native (this CPU's fastest) or portable (the same bits on any CPU).
+    #[arg(long, default_value = "native")]
+    pub kernels: crate::par::KernelSet,
 }
 
 enum Latents {
@@ -168,7 +171,7 @@ fn factor_names(path: &Path, count: usize) -> Vec<String> {
 /// Runs stage 2 and writes `aux_labels.npy`, `clusters.json` and `clusters.png`.
 pub fn run(args: &ClusterArgs) -> Result<()> {
     let threads = args.threads.unwrap_or_else(crate::par::default_threads);
-    let pool = ThreadPool::new(threads)?;
+    let pool = ThreadPool::with_kernels(threads, args.kernels)?;
     let seeds = SeedTree::new(args.seed).child("cluster");
     let t0 = Instant::now();
     let (latents_path, factors_path, names_path, default_out) = match (&args.run, &args.latents) {

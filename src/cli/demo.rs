@@ -17,6 +17,9 @@ pub struct DemoArgs {
     /// Worker threads (results are identical for any value).
     #[arg(long, default_value_t = crate::par::default_threads())]
     pub threads: usize,
+    /// Kernels: native (this CPU's fastest) or portable (the same bits on any CPU).
+    #[arg(long, default_value = "native")]
+    pub kernels: crate::par::KernelSet,
     /// Print the loss every this many steps.
     #[arg(long, default_value_t = 25)]
     pub every: usize,
@@ -29,7 +32,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     }
     let cfg = DemoConfig { steps: args.steps, seed: args.seed, ..DemoConfig::default() };
     cfg.validate()?;
-    let pool = ThreadPool::new(args.threads)?;
+    let pool = ThreadPool::with_kernels(args.threads, args.kernels)?;
     println!(
         "training a conv autoencoder ({}x{} images, batch {}, Adam lr {}) for {} steps on {} thread(s)",
         cfg.size, cfg.size, cfg.batch, cfg.lr, cfg.steps, args.threads

@@ -109,6 +109,9 @@ pub struct DisentangleArgs {
     /// Worker threads (results are identical for any value) [default: all available].
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Kernels: native (this CPU's fastest) or portable (the same bits on any CPU).
+    #[arg(long, default_value = "native")]
+    pub kernels: crate::par::KernelSet,
     /// Continue the run in --out from its checkpoint.
     #[arg(long)]
     pub resume: bool,
@@ -469,7 +472,7 @@ pub fn run(args: &DisentangleArgs) -> Result<()> {
         return Err(Error::param("--probe-neighbours", "must be >= 1, got 0"));
     }
     let threads = args.threads.unwrap_or_else(crate::par::default_threads);
-    let pool = ThreadPool::new(threads).map_err(|e| match e {
+    let pool = ThreadPool::with_kernels(threads, args.kernels).map_err(|e| match e {
         Error::InvalidParam { reason, .. } => Error::param("--threads", reason),
         other => other,
     })?;

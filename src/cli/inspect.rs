@@ -33,6 +33,9 @@ pub struct InspectArgs {
     /// Worker threads (default: all available).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Kernels: native (this CPU's fastest) or portable (the same bits on any CPU).
+    #[arg(long, default_value = "native")]
+    pub kernels: crate::par::KernelSet,
 }
 
 fn human_bytes(b: usize) -> String {
@@ -51,7 +54,7 @@ pub fn run(args: &InspectArgs) -> Result<()> {
         check_train_fraction(f)?;
     }
     let threads = args.threads.unwrap_or_else(crate::par::default_threads);
-    let pool = ThreadPool::new(threads)?;
+    let pool = ThreadPool::with_kernels(threads, args.kernels)?;
     let seeds = SeedTree::new(args.seed);
     let t0 = Instant::now();
     let mut data = pool.install(|| spec.load(&seeds))?;

@@ -44,6 +44,9 @@ pub struct RunArgs {
     /// Worker threads (results are identical for any value; default: all available).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Kernels: native (this CPU's fastest) or portable (the same bits on any CPU).
+    #[arg(long, default_value = "native")]
+    pub kernels: crate::par::KernelSet,
     /// Principal factor by name or index (default: the preset's, else the dataset's own).
     #[arg(long)]
     pub principal: Option<String>,
@@ -331,7 +334,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let t_start = Instant::now();
     let config = experiment_config(args)?;
     let threads = args.threads.unwrap_or_else(crate::par::default_threads);
-    let pool = ThreadPool::new(threads)?;
+    let pool = ThreadPool::with_kernels(threads, args.kernels)?;
     let out_dir = args.out.clone().unwrap_or_else(|| Path::new("runs").join(&config.preset));
     let source = match (&args.stage1_from, args.resume) {
         (Some(from), _) if !from.is_dir() => {

@@ -45,6 +45,9 @@ pub struct TrainArgs {
     /// Worker threads (results are identical for any value; default: all available).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Kernels: native (this CPU's fastest) or portable (the same bits on any CPU).
+    #[arg(long, default_value = "native")]
+    pub kernels: crate::par::KernelSet,
     /// Keep this fraction of every class of the training split (scarce data).
     #[arg(long)]
     pub train_fraction: Option<f64>,
@@ -172,7 +175,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let spec: DatasetSpec = args.dataset.parse()?;
     let weighting: WeightingSpec = args.weighting.parse()?;
     let threads = args.threads.unwrap_or_else(crate::par::default_threads);
-    let pool = ThreadPool::new(threads)?;
+    let pool = ThreadPool::with_kernels(threads, args.kernels)?;
     let cfg = TrainConfig {
         epochs: args.epochs,
         batch_size: args.batch_size,

@@ -25,7 +25,7 @@
 //!   reduction along the rows of both operands ([`backward_weight`]).
 //!
 //! ## Fused `f32` products (AVX2 + FMA, or AVX-512F)
-//! Where [`indirect::available`] (and `T = f32`), the `t_h·t_w` products of the shifts run as
+//! Where [`fused_here`] (`T = f32`, AVX2 + FMA, the native kernel set), the `t_h·t_w` products of the shifts run as
 //! one product of [`mod@indirect`]: reduction step `p = (row, shift)` reads the phase row at
 //! its shift's offset, so each output element is one FMA chain over all
 //! `c_in·k_h·k_w` terms, `P` is read in place (no packed copy per shift) and the output is
@@ -66,7 +66,7 @@ use super::{
 };
 use crate::gemm::{gemm, MatMut, MatRef};
 use crate::scratch::Scratch;
-use crate::{Float, Par};
+use crate::{Float, KernelSet, Par};
 
 /// Wide output columns (`images · hp·wp`) aimed for per chunk of the forward and
 /// input-backward passes of the shifted lowering.
@@ -99,13 +99,20 @@ pub fn supports(g: &Conv2dGeom) -> bool {
 /// [`supports`], at most [`MAX_SHIFTS`] shifts, outputs of at least [`MIN_OUT`] on each side
 /// ([`MIN_OUT_FUSED`] where the fused products run),
 /// and at least [`MIN_C_IN`] input channels unless the fused products run
-/// ([`indirect::available`]). A function of the shape and the machine, never of the threads.
+/// ([`fused_here`]). A function of the shape, the machine and the kernel set, never of the
+/// threads.
 pub fn applies(g: &Conv2dGeom) -> bool {
-    let fused = indirect::available();
+    let fused = fused_here();
     supports(g)
         && (g.k_h / g.stride_h) * (g.k_w / g.stride_w) <= MAX_SHIFTS
         && (g.c_in >= MIN_C_IN || fused)
         && g.h_out().min(g.w_out()) >= if fused { MIN_OUT_FUSED } else { MIN_OUT }
+}
+
+/// Whether the fused indirect-row products run: this machine has them
+/// ([`indirect::available`]) and the calling thread's [`KernelSet`] is `Native`.
+pub fn fused_here() -> bool {
+    KernelSet::current() == KernelSet::Native && indirect::available()
 }
 
 fn check_supported(op: &str, g: &Conv2dGeom, x: usize, w: usize, y: usize) {
@@ -408,7 +415,7 @@ impl<T: Float> ChunkPlan<T> {
 /// The permuted weights as `f32` when the fused products run here: `T = f32` and
 /// [`indirect::available`] (AVX2 + FMA). Otherwise the per-shift gemms run.
 fn fused_weights<T: Float>(wp: &[T]) -> Option<&[f32]> {
-    T::as_f32(wp).filter(|_| indirect::available())
+    T::as_f32(wp).filter(|_| fused_here())
 }
 
 /// Forward pass (see the module docs); same contract as [`super::conv2d_forward`].
@@ -533,7 +540,7 @@ pub fn backward_input<T: Float>(g: &Conv2dGeom, dy: &[T], w: &[T], dx: &mut [T],
 /// If a slice length does not match `g`, `g.check()` fails, or `!supports(g)`.
 pub fn backward_weight<T: Float>(g: &Conv2dGeom, x: &[T], dy: &[T], dw: &mut [T], par: Par) {
     check_supported("shifted::backward_weight", g, x.len(), dw.len(), dy.len());
-    let fused = T::as_f32(x).zip(T::as_f32(dy)).filter(|_| indirect::available());
+    let fused = T::as_f32(x).zip(T::as_f32(dy)).filter(|_| fused_here());
     let (Some((x, dy)), Some(dw)) = (fused, T::as_f32_mut(dw)) else {
         return lowered_backward_weight(g, x, dy, dw, par);
     };

@@ -26,7 +26,7 @@ fn bias_of<T: Element>(
     match bias {
         None => Ok(None),
         Some(b) => {
-            let bv = b.value();
+            let bv = b.try_value()?;
             if bv.shape() != [c] {
                 return Err(Error::shape(op, format!("bias shape {} must be [{c}]", fmt_shape(bv.shape()))));
             }
@@ -49,7 +49,7 @@ impl<'t, T: Element> Var<'t, T> {
         stride: [usize; 2],
         padding: [usize; 2],
     ) -> Result<Var<'t, T>> {
-        let (xv, wv) = (self.value(), w.value());
+        let (xv, wv) = (self.try_value()?, w.try_value()?);
         let (sx, sw) = (xv.shape().to_vec(), wv.shape().to_vec());
         if sx.len() != 4 || sw.len() != 4 || sx[1] != sw[1] {
             return Err(Error::shape(
@@ -119,7 +119,7 @@ impl<'t, T: Element> Var<'t, T> {
         padding: [usize; 2],
         output_padding: [usize; 2],
     ) -> Result<Var<'t, T>> {
-        let (xv, wv) = (self.value(), w.value());
+        let (xv, wv) = (self.try_value()?, w.try_value()?);
         let (sx, sw) = (xv.shape().to_vec(), wv.shape().to_vec());
         if sx.len() != 4 || sw.len() != 4 || sx[1] != sw[0] {
             return Err(Error::shape(

@@ -18,7 +18,7 @@ impl<'t, T: Element> Var<'t, T> {
     /// # Errors
     /// [`Error::Shape`] if either is not 2-D or their row lengths differ.
     pub fn cdist(self, other: Var<'t, T>) -> Result<Var<'t, T>> {
-        let (av, bv) = (self.value(), other.value());
+        let (av, bv) = (self.try_value()?, other.try_value()?);
         let (sa, sb) = (av.shape().to_vec(), bv.shape().to_vec());
         if sa.len() != 2 || sb.len() != 2 || sa[1] != sb[1] {
             return Err(Error::shape(

@@ -22,7 +22,7 @@ impl<'t, T: Element> Var<'t, T> {
         if p == 0.0 {
             return Ok(self);
         }
-        let xv = self.value();
+        let xv = self.try_value()?;
         let scale = T::from_f64(1.0 / (1.0 - p));
         let mask = xv.map(|_| if rng.gen::<f64>() >= p { scale } else { T::ZERO });
         let out = &*xv * &mask;

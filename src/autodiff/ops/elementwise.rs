@@ -57,7 +57,7 @@ impl BinOp {
 
 fn binary<'t, T: Element>(op: BinOp, a: Var<'t, T>, b: Var<'t, T>) -> Result<Var<'t, T>> {
     let tape = a.tape;
-    let (av, bv) = (a.value(), b.value());
+    let (av, bv) = (a.try_value()?, b.try_value()?);
     let out_shape = broadcast_shape(av.shape(), bv.shape()).ok_or_else(|| {
         Error::shape(
             op.name(),
@@ -120,6 +120,11 @@ fn unary<'t, T: Element>(
     of: DerivOf,
     df: impl Fn(T, T) -> T + Sync + Send + 'static,
 ) -> Var<'t, T> {
+    if !x.is_live() {
+        // A stale operand passes through unchanged: the next fallible op, `backward` or
+        // `try_value` reports it as `Error::StaleVar`.
+        return x;
+    }
     let tape = x.tape;
     let par = tape.par();
     let xv = x.value();

@@ -46,7 +46,7 @@ impl<'t, T: Element> Var<'t, T> {
     /// [`Error::Shape`] if the ranks are not both 2 or both 3, the inner dimensions differ, or
     /// the batch sizes differ.
     pub fn matmul(self, other: Var<'t, T>) -> Result<Var<'t, T>> {
-        let (av, bv) = (self.value(), other.value());
+        let (av, bv) = (self.try_value()?, other.try_value()?);
         let (sa, sb) = (av.shape().to_vec(), bv.shape().to_vec());
         let bad = |why: &str| Error::shape("matmul", format!("shapes {} and {} {why}", fmt_shape(&sa), fmt_shape(&sb)));
         let (batch, m, k, n) = match (sa.len(), sb.len()) {
@@ -133,7 +133,7 @@ impl<'t, T: Element> Var<'t, T> {
     /// # Errors
     /// [`Error::Shape`] if `x` is not 2-D, `w` is not `[out, in]`, or `bias` is not `[out]`.
     pub fn linear(self, w: Var<'t, T>, bias: Option<Var<'t, T>>) -> Result<Var<'t, T>> {
-        let (xv, wv) = (self.value(), w.value());
+        let (xv, wv) = (self.try_value()?, w.try_value()?);
         let (sx, sw) = (xv.shape().to_vec(), wv.shape().to_vec());
         if sx.len() != 2 || sw.len() != 2 || sx[1] != sw[1] {
             return Err(Error::shape(
@@ -148,7 +148,7 @@ impl<'t, T: Element> Var<'t, T> {
         let (n, din, dout) = (sx[0], sx[1], sw[0]);
         let bv = match bias {
             Some(b) => {
-                let bv = b.value();
+                let bv = b.try_value()?;
                 if bv.shape() != [dout] {
                     return Err(Error::shape(
                         "linear",

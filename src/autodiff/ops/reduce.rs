@@ -39,6 +39,9 @@ fn kept_shape(shape: &[usize], axes: &[usize]) -> Vec<usize> {
 impl<'t, T: Element> Var<'t, T> {
     /// Sum of all elements (a 0-dimensional result).
     pub fn sum_all(self) -> Var<'t, T> {
+        if !self.is_live() {
+            return self;
+        }
         let xv = self.value();
         let s = detaux_kernels::reduce::sum_par(slice_of(&xv), self.tape.par());
         let shape = xv.raw_dim();
@@ -50,6 +53,9 @@ impl<'t, T: Element> Var<'t, T> {
 
     /// Mean of all elements (a 0-dimensional result). The mean of an empty tensor is NaN.
     pub fn mean_all(self) -> Var<'t, T> {
+        if !self.is_live() {
+            return self;
+        }
         let n = T::from_usize(self.value().len());
         self.sum_all().mul_scalar(T::ONE / n)
     }
@@ -59,7 +65,7 @@ impl<'t, T: Element> Var<'t, T> {
     /// # Errors
     /// [`Error::Shape`] if an axis is out of range or repeated.
     pub fn sum_axes(self, axes: &[usize], keep_dims: bool) -> Result<Var<'t, T>> {
-        let xv = self.value();
+        let xv = self.try_value()?;
         let in_shape = xv.shape().to_vec();
         let sorted = check_axes("sum_axes", &in_shape, axes)?;
         let mut out = (*xv).clone();
@@ -82,6 +88,7 @@ impl<'t, T: Element> Var<'t, T> {
     /// # Errors
     /// [`Error::Shape`] if an axis is out of range or repeated.
     pub fn mean_axes(self, axes: &[usize], keep_dims: bool) -> Result<Var<'t, T>> {
+        self.live("mean_axes")?;
         let shape = self.shape();
         check_axes("mean_axes", &shape, axes)?;
         let count: usize = axes.iter().map(|&a| shape[a]).product();
@@ -93,7 +100,7 @@ impl<'t, T: Element> Var<'t, T> {
     /// # Errors
     /// [`Error::Shape`] if `axis` is out of range or has size 0.
     pub fn max_axis(self, axis: usize, keep_dims: bool) -> Result<Var<'t, T>> {
-        let xv = self.value();
+        let xv = self.try_value()?;
         let idx = argmax_array("max_axis", &xv, axis)?;
         let mut out = ArrayD::from_shape_fn(idx.raw_dim(), |i| {
             let mut full: Vec<usize> = i.slice().to_vec();
@@ -122,7 +129,7 @@ impl<'t, T: Element> Var<'t, T> {
     /// # Errors
     /// [`Error::Shape`] if `axis` is out of range or has size 0.
     pub fn argmax(self, axis: usize) -> Result<ArrayD<usize>> {
-        argmax_array("argmax", &self.value(), axis)
+        argmax_array("argmax", &*self.try_value()?, axis)
     }
 }
 

@@ -33,7 +33,7 @@ impl<'t, T: Element> Var<'t, T> {
     /// # Errors
     /// [`Error::Shape`] if the element counts differ.
     pub fn reshape(self, shape: &[usize]) -> Result<Var<'t, T>> {
-        let xv = self.value();
+        let xv = self.try_value()?;
         let n: usize = shape.iter().product();
         if n != xv.len() {
             return Err(Error::shape(
@@ -58,6 +58,7 @@ impl<'t, T: Element> Var<'t, T> {
     /// # Errors
     /// [`Error::Shape`] if `start` is out of range.
     pub fn flatten(self, start: usize) -> Result<Var<'t, T>> {
+        self.live("flatten")?;
         let s = self.shape();
         check_axis("flatten", &s, start)?;
         let mut shape = s[..start].to_vec();
@@ -70,7 +71,7 @@ impl<'t, T: Element> Var<'t, T> {
     /// # Errors
     /// [`Error::Shape`] if `perm` is not a permutation of `0..ndim`.
     pub fn permute(self, perm: &[usize]) -> Result<Var<'t, T>> {
-        let xv = self.value();
+        let xv = self.try_value()?;
         let mut seen = vec![false; xv.ndim()];
         let valid =
             perm.len() == xv.ndim() && perm.iter().all(|&p| p < seen.len() && !std::mem::replace(&mut seen[p], true));
@@ -95,6 +96,7 @@ impl<'t, T: Element> Var<'t, T> {
     /// # Errors
     /// [`Error::Shape`] if an axis is out of range.
     pub fn transpose(self, a: usize, b: usize) -> Result<Var<'t, T>> {
+        self.live("transpose")?;
         let n = self.ndim();
         check_axis("transpose", &self.shape(), a.max(b))?;
         let mut perm: Vec<usize> = (0..n).collect();
@@ -107,7 +109,7 @@ impl<'t, T: Element> Var<'t, T> {
     /// # Errors
     /// [`Error::Shape`] if the axis is out of range or `start > end` or `end` exceeds its size.
     pub fn slice(self, axis: usize, start: usize, end: usize) -> Result<Var<'t, T>> {
-        let xv = self.value();
+        let xv = self.try_value()?;
         check_axis("slice", xv.shape(), axis)?;
         if start > end || end > xv.shape()[axis] {
             return Err(Error::shape(
@@ -129,6 +131,7 @@ impl<'t, T: Element> Var<'t, T> {
     /// # Errors
     /// [`Error::Shape`] if the axis or index is out of range.
     pub fn select(self, axis: usize, index: usize) -> Result<Var<'t, T>> {
+        self.live("select")?;
         let s = self.shape();
         check_axis("select", &s, axis)?;
         if index >= s[axis] {
@@ -147,7 +150,7 @@ impl<'t, T: Element> Var<'t, T> {
     /// # Errors
     /// [`Error::Shape`] if the axis or an index is out of range.
     pub fn index_select(self, axis: usize, indices: &[usize]) -> Result<Var<'t, T>> {
-        let xv = self.value();
+        let xv = self.try_value()?;
         check_axis("index_select", xv.shape(), axis)?;
         if let Some(&bad) = indices.iter().find(|&&i| i >= xv.shape()[axis]) {
             return Err(Error::shape(
@@ -174,7 +177,7 @@ impl<'t, T: Element> Var<'t, T> {
     /// # Errors
     /// [`Error::Shape`] if the ranks differ, another axis differs, or an index is out of range.
     pub fn gather(self, axis: usize, index: &ArrayD<usize>) -> Result<Var<'t, T>> {
-        let xv = self.value();
+        let xv = self.try_value()?;
         check_axis("gather", xv.shape(), axis)?;
         let ok = index.ndim() == xv.ndim() && (0..xv.ndim()).all(|a| a == axis || index.shape()[a] == xv.shape()[a]);
         if !ok {
@@ -212,7 +215,11 @@ impl<'t, T: Element> Var<'t, T> {
     }
 
     /// The same value with no gradient flowing back (`torch.Tensor.detach`).
+    /// A stale `self` is returned as it is (see [`Var::try_value`]).
     pub fn detach(self) -> Var<'t, T> {
+        if !self.is_live() {
+            return self;
+        }
         self.tape.constant((*self.value()).clone())
     }
 }
@@ -223,7 +230,7 @@ impl<'t, T: Element> Var<'t, T> {
 /// [`Error::Shape`] if `xs` is empty, or the shapes differ on another axis, or ranks differ.
 pub fn concat<'t, T: Element>(xs: &[Var<'t, T>], axis: usize) -> Result<Var<'t, T>> {
     let first = xs.first().ok_or_else(|| Error::shape("concat", "no inputs"))?;
-    let vals: Vec<_> = xs.iter().map(|x| x.value()).collect();
+    let vals = xs.iter().map(|x| x.try_value()).collect::<Result<Vec<_>>>()?;
     let s0 = vals[0].shape().to_vec();
     check_axis("concat", &s0, axis)?;
     for v in &vals[1..] {
@@ -258,6 +265,9 @@ pub fn concat<'t, T: Element>(xs: &[Var<'t, T>], axis: usize) -> Result<Var<'t, 
 /// [`Error::Shape`] if `xs` is empty, shapes differ, or `axis > ndim`.
 pub fn stack<'t, T: Element>(xs: &[Var<'t, T>], axis: usize) -> Result<Var<'t, T>> {
     let first = xs.first().ok_or_else(|| Error::shape("stack", "no inputs"))?;
+    for x in xs {
+        x.live("stack")?;
+    }
     let s0 = first.shape();
     if axis > s0.len() {
         return Err(Error::shape("stack", format!("axis {axis} out of range for stacking shape {}", fmt_shape(&s0))));

@@ -49,7 +49,7 @@ impl<'t, T: Element> Var<'t, T> {
     /// # Errors
     /// [`Error::Shape`] if `axis` is out of range.
     pub fn softmax(self, axis: usize) -> Result<Var<'t, T>> {
-        let xv = self.value();
+        let xv = self.try_value()?;
         check_axis("softmax", xv.shape(), axis)?;
         let y = Rc::new(softmax_array(&xv, axis));
         let yc = Rc::clone(&y);
@@ -64,7 +64,7 @@ impl<'t, T: Element> Var<'t, T> {
     /// # Errors
     /// [`Error::Shape`] if `axis` is out of range.
     pub fn log_softmax(self, axis: usize) -> Result<Var<'t, T>> {
-        let xv = self.value();
+        let xv = self.try_value()?;
         check_axis("log_softmax", xv.shape(), axis)?;
         let mut y = (*xv).clone();
         for mut lane in y.lanes_mut(Axis(axis)) {
@@ -89,7 +89,7 @@ impl<'t, T: Element> Var<'t, T> {
     /// [`Error::Shape`] if the logits are not 2-D or `targets.len() != n`;
     /// [`Error::InvalidData`] if a target is `>= c`.
     pub fn cross_entropy(self, targets: &[usize]) -> Result<Var<'t, T>> {
-        let xv = self.value();
+        let xv = self.try_value()?;
         if xv.ndim() != 2 || xv.shape()[0] != targets.len() {
             return Err(Error::shape(
                 "cross_entropy",
@@ -132,6 +132,8 @@ impl<'t, T: Element> Var<'t, T> {
     /// # Errors
     /// [`Error::Shape`] if the shapes differ.
     pub fn mse(self, target: Var<'t, T>) -> Result<Var<'t, T>> {
+        self.live("mse")?;
+        target.live("mse")?;
         let (a, b) = (self.shape(), target.shape());
         if a != b {
             return Err(Error::shape(
