@@ -18,19 +18,17 @@ pub struct ThreadPool {
 }
 
 impl ThreadPool {
-    /// A pool of `threads` workers (`threads >= 1`).
+    /// A pool of `threads` workers (`1..=`[`crate::limits::MAX_THREADS`]).
     ///
     /// # Errors
-    /// [`Error::InvalidParam`] for `threads == 0` or when the OS refuses to start the threads.
+    /// [`Error::InvalidParam`] for `threads` outside `1..=MAX_THREADS` or when the OS refuses to start the threads.
     pub fn new(threads: usize) -> Result<Self> {
-        if threads == 0 {
-            return Err(Error::param("threads", "must be >= 1, got 0"));
-        }
+        crate::limits::check_threads("--threads", threads)?;
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("detaux-{i}"))
             .build()
-            .map_err(|e| Error::param("threads", format!("could not start {threads} threads: {e}")))?;
+            .map_err(|e| Error::param("--threads", format!("could not start {threads} threads: {e}")))?;
         Ok(ThreadPool { pool, threads })
     }
 

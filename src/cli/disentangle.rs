@@ -263,8 +263,12 @@ fn build_config(args: &DisentangleArgs, base: Stage1Config) -> Result<Stage1Conf
     }
     c.validate().map_err(|e| match e {
         Error::InvalidParam { name, reason } => {
-            let flag = if name == "n_subspaces" { "subspaces".to_string() } else { name.replace('_', "-") };
-            Error::param(format!("--{flag}"), reason)
+            let flag = match name.as_str() {
+                "n_subspaces" => "--subspaces".to_string(),
+                n if n.starts_with("--") || n.contains(' ') => n.to_string(),
+                n => format!("--{}", n.replace('_', "-")),
+            };
+            Error::param(flag, reason)
         }
         other => other,
     })?;

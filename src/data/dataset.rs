@@ -126,6 +126,7 @@ impl Dataset {
             if s.cardinality == 0 {
                 return Err(Error::InvalidData(format!("{name}: factor '{}' has cardinality 0", s.name)));
             }
+            crate::limits::check_classes(&format!("{name}: factor '{}'", s.name), s.cardinality as u64)?;
             if specs[..k].iter().any(|o| o.name == s.name) {
                 return Err(Error::InvalidData(format!("{name}: factor name '{}' appears twice", s.name)));
             }
