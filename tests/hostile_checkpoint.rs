@@ -114,6 +114,7 @@ fn resume_refuses_changed_data_and_works_from_another_directory() {
     assert_ne!(code, 0);
     assert!(err.contains("--lr") && err.lines().count() == 1, "{err}");
     // New data under the same SPEC: refused, saying so.
+    std::fs::remove_dir_all(&data).unwrap();
     write_npy_set(&data, 2);
     let before = std::fs::read(run.join("checkpoint.safetensors")).unwrap();
     let (code, _, err) = disentangle(&root, &["--out", "run", "--resume"]);

@@ -545,7 +545,6 @@ pub fn run(args: &DisentangleArgs) -> Result<()> {
         }
         (config, spec, None)
     };
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
 
     pool.install(|| -> Result<()> {
         let t0 = Instant::now();
@@ -569,6 +568,17 @@ pub fn run(args: &DisentangleArgs) -> Result<()> {
             }
             None => Trainer::new(config.clone(), &data)?,
         };
+        // The probe fits on part of the held-out images: refuse too many neighbours now, not
+        // after training.
+        let probe_fit = (trainer.split().test.len() as f64 * ProbeConfig::default().train_fraction).floor() as usize;
+        if args.probe_neighbours > probe_fit {
+            return Err(Error::param(
+                "--probe-neighbours",
+                format!("{} neighbours, but the probe fits on only {probe_fit} held-out images", args.probe_neighbours),
+            ));
+        }
+        // Created only once data and model are good: a refused run leaves no empty --out.
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let principal = data.factor_specs()[trainer.principal()].name.clone();
         eprintln!(
             "{spec}: {} images {}x{}x{} loaded in {:.1}s; principal factor {principal}; {} train / {} held out; \
