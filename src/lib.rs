@@ -34,6 +34,7 @@ pub mod data;
 pub mod demo;
 pub mod error;
 pub mod io;
+pub mod limits;
 pub mod losses;
 pub mod models;
 pub mod mtl;

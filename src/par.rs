@@ -24,28 +24,27 @@ pub struct ThreadPool {
 }
 
 impl ThreadPool {
-    /// A pool of `threads` workers (`threads >= 1`) on the native kernels.
+    /// A pool of `threads` workers (`1..=`[`crate::limits::MAX_THREADS`]) on the native kernels.
     ///
     /// # Errors
-    /// [`Error::InvalidParam`] for `threads == 0` or when the OS refuses to start the threads.
+    /// [`Error::InvalidParam`] for `threads` outside `1..=MAX_THREADS` or when the OS refuses to start the threads.
     pub fn new(threads: usize) -> Result<Self> {
         Self::with_kernels(threads, KernelSet::Native)
     }
 
-    /// A pool of `threads` workers (`threads >= 1`) whose kernels are `kernels`.
+    /// A pool of `threads` workers (`1..=`[`crate::limits::MAX_THREADS`]) whose kernels are
+    /// `kernels`.
     ///
     /// # Errors
     /// As [`ThreadPool::new`].
     pub fn with_kernels(threads: usize, kernels: KernelSet) -> Result<Self> {
-        if threads == 0 {
-            return Err(Error::param("threads", "must be >= 1, got 0"));
-        }
+        crate::limits::check_threads("--threads", threads)?;
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("detaux-{i}"))
             .start_handler(move |_| kernels.mark_this_thread())
             .build()
-            .map_err(|e| Error::param("threads", format!("could not start {threads} threads: {e}")))?;
+            .map_err(|e| Error::param("--threads", format!("could not start {threads} threads: {e}")))?;
         Ok(ThreadPool { pool, threads, kernels })
     }
 

@@ -58,7 +58,7 @@ fn full_run(threads: usize, data: &Dataset) -> (Vec<u8>, Vec<StepRecord>) {
         assert_eq!(t.run(data, &mut obs).unwrap(), RunEnd::Finished);
         assert!(obs.consistency_seen, "the test run must reach the consistency term");
         assert_eq!(t.global_step(), 8);
-        (checkpoint_bytes(&t.state(), t.config(), "shapes3d-synth:120").unwrap(), obs.steps)
+        (checkpoint_bytes(&t.state(), t.config(), "shapes3d-synth:120", "fp").unwrap(), obs.steps)
     })
 }
 
@@ -85,7 +85,7 @@ fn stopped_mid_epoch_and_resumed_from_a_checkpoint_equals_an_uninterrupted_run()
         let mut obs = StopAfter { n: 5, consistency_seen: false, steps: vec![] };
         assert_eq!(t.run(&d, &mut obs).unwrap(), RunEnd::Stopped);
         assert_eq!((t.epoch(), t.batch(), t.global_step()), (2, 1, 5), "stopped mid-epoch");
-        let bytes = checkpoint_bytes(&t.state(), t.config(), "shapes3d-synth:120").unwrap();
+        let bytes = checkpoint_bytes(&t.state(), t.config(), "shapes3d-synth:120", "fp").unwrap();
         drop(t);
         // A new process would start here: everything comes from the checkpoint.
         let ck = parse_checkpoint(&bytes).unwrap();
@@ -95,7 +95,7 @@ fn stopped_mid_epoch_and_resumed_from_a_checkpoint_equals_an_uninterrupted_run()
         let mut all = obs.steps;
         all.extend(rest.steps);
         assert_eq!(all, steps_full, "per-step losses of the resumed run");
-        checkpoint_bytes(&t.state(), t.config(), "shapes3d-synth:120").unwrap()
+        checkpoint_bytes(&t.state(), t.config(), "shapes3d-synth:120", "fp").unwrap()
     });
     assert!(resumed == uninterrupted, "resumed run ends with different weights or optimizer state");
 }
@@ -110,11 +110,11 @@ fn checkpoint_round_trips_and_rejects_truncated_or_corrupted_files() {
     let dir = std::env::temp_dir().join(format!("detaux-ckpt-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("c.safetensors");
-    save_checkpoint(&path, &state, t.config(), "shapes3d-synth:120").unwrap();
+    save_checkpoint(&path, &state, t.config(), "shapes3d-synth:120", "fp").unwrap();
     let back = load_checkpoint(&path).unwrap();
     assert_eq!(back.state, state);
     assert_eq!(back.config, *t.config());
-    assert_eq!(back.dataset, "shapes3d-synth:120");
+    assert_eq!(back.dataset, "shapes3d-synth:120", "fp");
     assert!(!back.state.adam.is_empty() && back.state.adam.values().all(|s| s.step == 3));
 
     let bytes = std::fs::read(&path).unwrap();

@@ -69,7 +69,7 @@ pub struct ClusterArgs {
     #[arg(long, value_enum, default_value_t = Method::Hdbscan)]
     pub method: Method,
     /// Number of k-means clusters, or `auto` (silhouette over --k-min..=--k-max).
-    #[arg(long, default_value = "auto")]
+    #[arg(long, default_value = "auto", allow_hyphen_values = true)]
     pub k: String,
     /// Smallest k tried by --k auto.
     #[arg(long, default_value_t = 2)]
@@ -172,6 +172,15 @@ fn factor_names(path: &Path, count: usize) -> Vec<String> {
 pub fn run(args: &ClusterArgs) -> Result<()> {
     let threads = args.threads.unwrap_or_else(crate::par::default_threads);
     let pool = ThreadPool::with_kernels(threads, args.kernels)?;
+    if args.silhouette_sample == 0 {
+        return Err(Error::param("--silhouette-sample", "must be >= 1, got 0"));
+    }
+    if args.run.is_some() && args.factors.is_some() {
+        return Err(Error::param("--factors", "only applies to --latents (--run reads RUN/factors.npy)"));
+    }
+    if args.method == Method::Hdbscan && args.k != "auto" {
+        return Err(Error::param("--k", "only applies to --method kmeans"));
+    }
     let seeds = SeedTree::new(args.seed).child("cluster");
     let t0 = Instant::now();
     let (latents_path, factors_path, names_path, default_out) = match (&args.run, &args.latents) {
@@ -188,7 +197,6 @@ pub fn run(args: &ClusterArgs) -> Result<()> {
         (None, None) => return Err(Error::param("--run/--latents", "one of them is required")),
     };
     let out = args.out.clone().unwrap_or(default_out);
-    std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
     let latents = load_latents(&latents_path)?;
     let (x, subspace_json, input_shape) = match latents {
         Latents::Flat(x) => {
@@ -260,6 +268,15 @@ pub fn run(args: &ClusterArgs) -> Result<()> {
     }
     let noise_shift = aux.noise_label.is_some();
     let (n_labels, sizes) = (aux.classes(), aux.sizes());
+    if n_labels < 2 {
+        // One label is no auxiliary task: refuse before any file (earlier labels stay).
+        return Err(Error::InvalidData(format!(
+            "{}: the clustering gave one label for all {n} rows, no auxiliary task; nothing written \
+             (try a smaller --min-cluster-size, or --method kmeans)",
+            latents_path.display()
+        )));
+    }
+    std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
     let labels = aux.labels;
     let silhouette = pool.install(|| silhouette_sampled(x.view(), &labels, args.silhouette_sample, &seeds))?;
     let mut metrics = Vec::new();

@@ -17,7 +17,8 @@
 //! `factors.npy`; the held-out split is [`crate::stage1::held_out_split`] of the stored config.
 //!
 //! `--resume` continues from `checkpoint.safetensors` with the stored config (flags that would
-//! change it are refused); the log is cut back to the checkpoint's step, so a resumed run writes
+//! change it are refused, naming them) on the same data (the SPEC is stored with an absolute
+//! directory, and the data's fingerprint must match the checkpoint's); the log is cut back to the checkpoint's step, so a resumed run writes
 //! the same files, bit for bit, as an uninterrupted one.
 
 use crate::data::noise::SaltPepper;
@@ -266,12 +267,38 @@ fn build_config(args: &DisentangleArgs, base: Stage1Config) -> Result<Stage1Conf
     }
     c.validate().map_err(|e| match e {
         Error::InvalidParam { name, reason } => {
-            let flag = if name == "n_subspaces" { "subspaces".to_string() } else { name.replace('_', "-") };
-            Error::param(format!("--{flag}"), reason)
+            let flag = match name.as_str() {
+                "n_subspaces" => "--subspaces".to_string(),
+                n if n.starts_with("--") || n.contains(' ') => n.to_string(),
+                n => format!("--{}", n.replace('_', "-")),
+            };
+            Error::param(flag, reason)
         }
         other => other,
     })?;
     Ok(c)
+}
+
+/// The config fields (by their flag names) on which `a` and `b` differ, e.g. `--lr`.
+fn changed_fields(a: &Stage1Config, b: &Stage1Config) -> String {
+    let (ja, jb) = (config_to_json(a), config_to_json(b));
+    let (Some(oa), Some(ob)) = (ja.as_object(), jb.as_object()) else { return "the config".into() };
+    let names: Vec<String> = oa
+        .iter()
+        .filter(|(k, v)| ob.get(k.as_str()) != Some(*v))
+        .map(|(k, _)| match k.as_str() {
+            "n_subspaces" => "--subspaces".to_string(),
+            "pairs" => "--pairs".to_string(),
+            "reconstruction" => "--loss".to_string(),
+            "seed" => "--seed".to_string(),
+            k => format!("--{}", k.replace('_', "-")),
+        })
+        .collect();
+    if names.is_empty() {
+        "the config".into()
+    } else {
+        names.join(", ")
+    }
 }
 
 /// The dataset of a run: `spec` loaded with the data seed, resized to 64×64.
@@ -290,6 +317,7 @@ struct Cli<'a> {
     log: std::io::BufWriter<std::fs::File>,
     bar: ProgressBar,
     dataset_spec: String,
+    data_fingerprint: String,
     checkpoint_every: u64,
     stop_after: Option<u64>,
     pictures_every_epoch: bool,
@@ -315,7 +343,7 @@ impl Cli<'_> {
         writeln!(self.log, "{v}").and_then(|_| self.log.flush()).map_err(|e| Error::io(path, e))
     }
     fn checkpoint(&self, t: &Trainer) -> Result<()> {
-        save_checkpoint(&self.dir.join(CHECKPOINT), &t.state(), t.config(), &self.dataset_spec)
+        save_checkpoint(&self.dir.join(CHECKPOINT), &t.state(), t.config(), &self.dataset_spec, &self.data_fingerprint)
     }
 }
 
@@ -445,15 +473,20 @@ fn prepare_log(dir: &Path, resume_step: Option<u64>) -> Result<std::io::BufWrite
                 Err(e) => return Err(Error::io(&path, e)),
             };
             let mut kept = String::new();
+            let mut malformed = 0usize;
             for line in text.lines() {
-                let v: serde_json::Value = match serde_json::from_str(line) {
-                    Ok(v) => v,
-                    Err(_) => break, // a line cut by a kill: drop it and the rest
+                // A line cut by a kill (or edited by hand) is dropped alone; the others stay.
+                let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                    malformed += 1;
+                    continue;
                 };
                 if v.get("global_step").and_then(|s| s.as_u64()).is_some_and(|s| s <= step) {
                     kept.push_str(line);
                     kept.push('\n');
                 }
+            }
+            if malformed > 0 {
+                eprintln!("warning: {}: dropped {malformed} malformed line(s)", path.display());
             }
             kept
         }
@@ -482,7 +515,8 @@ pub fn run(args: &DisentangleArgs) -> Result<()> {
     let (config, spec, resume_state) = if args.resume {
         let ck = load_checkpoint(&ckpt_path)?;
         if let Some(d) = &args.dataset {
-            if *d != ck.dataset {
+            let given = d.parse::<DatasetSpec>()?.absolute()?.to_string();
+            if given != ck.dataset {
                 return Err(Error::param(
                     "--dataset",
                     format!("'{d}' differs from the checkpoint's '{}' (--resume continues the same run)", ck.dataset),
@@ -494,15 +528,17 @@ pub fn run(args: &DisentangleArgs) -> Result<()> {
             return Err(Error::param(
                 "--resume",
                 format!(
-                    "the flags change the run's config stored in {}; drop them or use a new --out",
+                    "the flags change {} of the run stored in {}; drop them or use a new --out",
+                    changed_fields(&config, &ck.config),
                     ckpt_path.display()
                 ),
             ));
         }
-        (config, ck.dataset, Some(ck.state))
+        (config, ck.dataset, Some((ck.state, ck.data_fingerprint)))
     } else {
         let spec = args.dataset.clone().ok_or_else(|| Error::param("--dataset", "is required (unless --resume)"))?;
-        spec.parse::<DatasetSpec>()?;
+        // Stored absolute, so --resume and stage 2 find the data from any working directory.
+        let spec = spec.parse::<DatasetSpec>()?.absolute()?.to_string();
         let config = build_config(args, cli_defaults)?;
         if ckpt_path.exists() {
             return Err(Error::param(
@@ -512,17 +548,40 @@ pub fn run(args: &DisentangleArgs) -> Result<()> {
         }
         (config, spec, None)
     };
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
 
     pool.install(|| -> Result<()> {
         let t0 = Instant::now();
         let data = load_run_dataset(&spec, config.seed)?;
+        let data_fingerprint = data.fingerprint();
         let resumed = resume_state.is_some();
-        let resume_step = resume_state.as_ref().map(|s| s.global_step);
+        let resume_step = resume_state.as_ref().map(|s| s.0.global_step);
         let mut trainer = match resume_state {
-            Some(state) => Trainer::restore(config.clone(), &data, state)?,
+            Some((state, stored)) => {
+                if stored != data_fingerprint {
+                    return Err(Error::param(
+                        "--resume",
+                        format!(
+                            "the data of {spec} changed since {} was written (fingerprint {data_fingerprint}, \
+                             checkpoint {stored}); restore the data or start a new --out",
+                            ckpt_path.display()
+                        ),
+                    ));
+                }
+                Trainer::restore(config.clone(), &data, state)?
+            }
             None => Trainer::new(config.clone(), &data)?,
         };
+        // The probe fits on part of the held-out images: refuse too many neighbours now, not
+        // after training.
+        let probe_fit = (trainer.split().test.len() as f64 * ProbeConfig::default().train_fraction).floor() as usize;
+        if args.probe_neighbours > probe_fit {
+            return Err(Error::param(
+                "--probe-neighbours",
+                format!("{} neighbours, but the probe fits on only {probe_fit} held-out images", args.probe_neighbours),
+            ));
+        }
+        // Created only once data and model are good: a refused run leaves no empty --out.
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let principal = data.factor_specs()[trainer.principal()].name.clone();
         eprintln!(
             "{spec}: {} images {}x{}x{} loaded in {:.1}s; principal factor {principal}; {} train / {} held out; \
@@ -568,6 +627,7 @@ pub fn run(args: &DisentangleArgs) -> Result<()> {
             log,
             bar: bar.clone(),
             dataset_spec: spec.clone(),
+            data_fingerprint,
             checkpoint_every: args.checkpoint_every,
             stop_after: args.stop_after_steps,
             pictures_every_epoch: args.pictures_every_epoch,

@@ -49,6 +49,9 @@ fn human_bytes(b: usize) -> String {
 /// Loads the dataset and prints count, shape, value range, factors, and split sizes.
 pub fn run(args: &InspectArgs) -> Result<()> {
     let spec: DatasetSpec = args.dataset.parse()?;
+    if args.model_size == 0 {
+        return Err(crate::error::Error::param("--model-size", "must be >= 1, got 0"));
+    }
     check_test_fraction(args.test_fraction)?;
     if let Some(f) = args.train_fraction {
         check_train_fraction(f)?;

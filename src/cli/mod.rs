@@ -51,11 +51,17 @@ pub enum Command {
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
+        Err(e) if e.use_stderr() => {
+            // One line, like every other error: clap's first line names the flag or value.
+            let text = e.render().to_string();
+            let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("error: invalid arguments");
+            eprintln!("{first} (see --help)");
+            return 2;
+        }
         Err(e) => {
-            // clap prints usage/help itself; --help and --version are not failures.
-            let code = if e.use_stderr() { 2 } else { 0 };
+            // --help and --version are not failures.
             let _ = e.print();
-            return code;
+            return 0;
         }
     };
     let result = match &cli.command {

@@ -101,6 +101,7 @@ pub struct BarObserver {
     prefix: String,
     lines: Vec<String>,
     out: Option<(PathBuf, Vec<String>)>,
+    write_error: Option<Error>,
 }
 
 impl BarObserver {
@@ -113,11 +114,13 @@ impl BarObserver {
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar.set_prefix(prefix.to_string());
-        BarObserver { bar, epochs, prefix: prefix.to_string(), lines: Vec::new(), out: jsonl }
+        BarObserver { bar, epochs, prefix: prefix.to_string(), lines: Vec::new(), out: jsonl, write_error: None }
     }
-    /// Removes the bar.
-    pub fn finish(&self) {
+    /// Removes the bar; returns the first error writing the JSONL file, if any (the run
+    /// fails with it: a log that silently stopped is worse than none).
+    pub fn finish(&mut self) -> Result<()> {
         self.bar.finish_and_clear();
+        self.write_error.take().map_or(Ok(()), Err)
     }
     /// Rewrites the JSONL file (atomically) with every epoch so far.
     fn write_jsonl(&self) -> Result<()> {
@@ -158,8 +161,10 @@ impl Observer for BarObserver {
         }
         if let Some((_, names)) = &self.out {
             self.lines.push(epoch_json(names, r).to_string());
-            if let Err(e) = self.write_jsonl() {
-                self.bar.println(format!("warning: {e}"));
+            if self.write_error.is_none() {
+                if let Err(e) = self.write_jsonl() {
+                    self.write_error = Some(e);
+                }
             }
         }
     }
@@ -230,8 +235,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     );
     let t_train = Instant::now();
     let outcome = pool.install(|| train(&data, &tasks, &splits, &weighting, &cfg, &seeds, &mut obs));
-    obs.finish();
+    let logged = obs.finish();
     let outcome = outcome?;
+    logged?;
     let train_seconds = t_train.elapsed().as_secs_f64();
     let doc = json!({
         "command": "train",

@@ -73,8 +73,19 @@ pub fn parse_idx(mut bytes: Vec<u8>, ndims: usize, path: &Path) -> Result<IdxArr
 /// [`Error::Io`] if the file cannot be read; otherwise as [`parse_idx`].
 pub fn read_idx(path: &Path, ndims: usize) -> Result<IdxArray> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let bytes = super::gz::maybe_gunzip(bytes, path)?;
+    let header = 4 + 4 * ndims;
+    // A gzip file is inflated only up to the size its IDX header promises (plus one byte).
+    let bytes = super::gz::gunzip_promised(bytes, path, header, |h| Ok(declared_len(h, ndims).unwrap_or(header)))?;
     parse_idx(bytes, ndims, path)
+}
+
+/// Header plus data bytes that an IDX header with `ndims` dimensions declares (`None` if the
+/// product overflows).
+fn declared_len(header: &[u8], ndims: usize) -> Option<usize> {
+    let data = (0..ndims)
+        .map(|d| u32::from_be_bytes(header[4 + 4 * d..8 + 4 * d].try_into().expect("4 bytes")) as usize)
+        .try_fold(1usize, |a, d| a.checked_mul(d))?;
+    data.checked_add(4 + 4 * ndims)
 }
 
 /// Finds `{prefix}-{kind}-idx{d}-ubyte` (or `{prefix}-{kind}.idx{d}-ubyte`), optionally `.gz`.

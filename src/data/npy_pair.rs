@@ -15,6 +15,9 @@
 //! Errors name the file: missing files, truncated or malformed NPY, an image dtype other than
 //! uint8, non-integer labels, bad ranks or channel counts, zero images, image and label
 //! counts that differ, negative labels, and a `factors.txt` that disagrees with the labels.
+//! Labels and cardinalities are bounded by [`crate::limits::MAX_CLASSES`]; without
+//! `factors.txt` every id `0..=max` of a column must occur (sparse ids are refused, not
+//! silently given classes with no image).
 
 use super::dataset::{Dataset, FactorSpec, LabelKind};
 use crate::error::{Error, Result};
@@ -101,10 +104,17 @@ pub fn load_npy_dir(dir: &Path) -> Result<Dataset> {
             lab_path.display()
         )));
     }
-    if let Some(pos) = values.iter().position(|&v| v < 0 || v > u32::MAX as i64) {
+    let max_label = crate::limits::MAX_CLASSES as i64 - 1;
+    if let Some(pos) = values.iter().position(|&v| !(0..=max_label).contains(&v)) {
         return Err(Error::format(
             &lab_path,
-            format!("row {}, column {}: label {} is negative or too large", pos / k, pos % k, values[pos]),
+            format!(
+                "row {}, column {}: label {} is outside 0..={max_label} (at most {} classes per factor)",
+                pos / k,
+                pos % k,
+                values[pos],
+                crate::limits::MAX_CLASSES
+            ),
         ));
     }
     let factors = Array2::from_shape_vec((n, k), values.iter().map(|&v| v as u32).collect()).expect("n·k labels");
@@ -132,12 +142,16 @@ pub fn load_npy_dir(dir: &Path) -> Result<Dataset> {
         }
         specs
     } else {
-        (0..k)
-            .map(|j| {
-                let card = factors.column(j).iter().max().map_or(1, |&m| m as usize + 1);
-                FactorSpec::new(if k == 1 { "label".to_string() } else { format!("factor{j}") }, card)
-            })
-            .collect()
+        let mut specs = Vec::with_capacity(k);
+        for j in 0..k {
+            let card = factors.column(j).iter().max().map_or(1, |&m| m as usize + 1);
+            let name = if k == 1 { "label".to_string() } else { format!("factor{j}") };
+            // Without factors.txt the cardinality is inferred, so absent ids would be silent.
+            crate::limits::check_dense(&name, factors.column(j).iter().map(|&v| v as usize), card)
+                .map_err(|e| Error::format(&lab_path, format!("{e}, or declare the cardinality in {FACTORS_FILE}")))?;
+            specs.push(FactorSpec::new(name, card));
+        }
+        specs
     };
     let kind = if k == 1 && specs[0].name == "label" { LabelKind::Classes } else { LabelKind::Factors };
     Dataset::new(format!("npy:{}", dir.display()), images, h, w, c, factors, specs, kind)
@@ -155,8 +169,9 @@ fn read_factors_txt(path: &Path) -> Result<Vec<FactorSpec>> {
         let (Some(name), Some(card), None) = (parts.next(), parts.next(), parts.next()) else {
             return Err(Error::format(path, format!("line {}: expected 'name cardinality', got '{line}'", i + 1)));
         };
-        let card: usize = card.parse().ok().filter(|&c| c >= 1).ok_or_else(|| {
-            Error::format(path, format!("line {}: cardinality '{card}' is not an integer >= 1", i + 1))
+        let max = crate::limits::MAX_CLASSES;
+        let card: usize = card.parse().ok().filter(|&c| (1..=max).contains(&c)).ok_or_else(|| {
+            Error::format(path, format!("line {}: cardinality '{card}' is not an integer in 1..={max}", i + 1))
         })?;
         if specs.iter().any(|s: &FactorSpec| s.name == name) {
             return Err(Error::format(path, format!("line {}: factor '{name}' named twice", i + 1)));

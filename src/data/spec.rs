@@ -127,6 +127,22 @@ pub fn synth_indices(
 }
 
 impl DatasetSpec {
+    /// The same SPEC with its directory made absolute (the current directory joined and `..`
+    /// resolved), so a run stored with it loads from any working directory. Built-in and
+    /// synthetic SPECs are returned unchanged.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the directory if it does not exist.
+    pub fn absolute(&self) -> Result<DatasetSpec> {
+        let abs = |d: &PathBuf| std::fs::canonicalize(d).map_err(|e| Error::io(d, e));
+        Ok(match self {
+            DatasetSpec::Mnist(d) => DatasetSpec::Mnist(abs(d)?),
+            DatasetSpec::Cifar10(d) => DatasetSpec::Cifar10(abs(d)?),
+            DatasetSpec::Npy(d) => DatasetSpec::Npy(abs(d)?),
+            other => other.clone(),
+        })
+    }
+
     /// Loads (or generates) the dataset, raw (not yet resized for the model).
     ///
     /// # Errors

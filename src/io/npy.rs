@@ -156,11 +156,17 @@ pub fn parse_npy(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
     };
     let end = start.checked_add(hlen).filter(|&e| e <= bytes.len()).ok_or("truncated NPY header")?;
     let header = std::str::from_utf8(&bytes[start..end]).map_err(|_| "NPY header is not text".to_string())?;
+    let dict = header.trim_end_matches([' ', '\n', '\0']);
+    if !dict.trim_start().starts_with('{') || !dict.ends_with('}') {
+        return Err("NPY header is not a Python dict literal ({...})".into());
+    }
     let descr = dict_value(header, "descr").ok_or("NPY header has no 'descr'")?;
     let descr = descr.trim().trim_matches(|c| c == '\'' || c == '"');
     let fortran = dict_value(header, "fortran_order").ok_or("NPY header has no 'fortran_order'")?;
-    if fortran.trim() != "False" {
-        return Err("Fortran-order NPY arrays are not supported (save with np.ascontiguousarray)".into());
+    match fortran.trim() {
+        "False" => {}
+        "True" => return Err("Fortran-order NPY arrays are not supported (save with np.ascontiguousarray)".into()),
+        other => return Err(format!("NPY header: 'fortran_order' is '{other}', expected True or False")),
     }
     let shape_txt = dict_value(header, "shape").ok_or("NPY header has no 'shape'")?;
     let shape = parse_shape(shape_txt)?;

@@ -35,8 +35,9 @@ impl ModelConfig {
     /// Checks the sizes.
     ///
     /// # Errors
-    /// [`Error::InvalidParam`]: channels must be 1 or 3, `d ≥ 1`, `K ≥ 2` (subspace 0 is the
-    /// principal one, at least one more is needed for the auxiliary task).
+    /// [`Error::InvalidParam`]: channels must be 1 or 3, `d ≥ 1`, `2 ≤ K ≤ MAX_SUBSPACES`
+    /// (subspace 0 is the principal one, at least one more is needed for the auxiliary task),
+    /// at most [`crate::limits::MAX_PARAMS`] parameters.
     pub fn validate(&self) -> Result<()> {
         if self.channels != 1 && self.channels != 3 {
             return Err(Error::param("channels", format!("must be 1 or 3, got {}", self.channels)));
@@ -44,10 +45,27 @@ impl ModelConfig {
         if self.latent_dim == 0 {
             return Err(Error::param("latent_dim", "must be >= 1, got 0"));
         }
-        if self.n_subspaces < 2 {
-            return Err(Error::param("n_subspaces", format!("must be >= 2, got {}", self.n_subspaces)));
+        if self.n_subspaces < 2 || self.n_subspaces > crate::limits::MAX_SUBSPACES {
+            return Err(Error::param(
+                "n_subspaces",
+                format!("must be in 2..={}, got {}", crate::limits::MAX_SUBSPACES, self.n_subspaces),
+            ));
         }
-        Ok(())
+        crate::limits::check_params("model size", self.num_params(), "lower --subspaces or --latent-dim")
+    }
+
+    /// Number of trainable parameters, computed without building the model (in `u128`, so
+    /// any `usize` sizes fit): encoder, `K` projectors `d → d → d`, decoder.
+    pub fn num_params(&self) -> u128 {
+        let (c, d, k) = (self.channels as u128, self.latent_dim as u128, self.n_subspaces as u128);
+        let conv = |i: u128, o: u128| i * o * 16 + o;
+        let lin = |i: u128, o: u128| i * o + o;
+        let trunk = conv(c, 32) + conv(32, 32) + conv(32, 64) + conv(64, 64);
+        let encoder = trunk + lin(1024, 256) + lin(256, d);
+        let projectors = k * 2 * lin(d, d);
+        let decoder =
+            lin(d, 256) + lin(256, 256) + lin(256, 1024) + conv(64, 64) + conv(64, 32) + conv(32, 32) + conv(32, c);
+        encoder + projectors + decoder
     }
 }
 

@@ -11,8 +11,9 @@
 //! of what is left (model selection only; never from test). Seeds: `seeds.child("split")`.
 //!
 //! **Auxiliary labels** ([`load_aux_labels`]): an integer NPY file (`int64`/`int32`/…, shape
-//! `[n]` or `[n, 1]`) with one label per image in dataset order; labels must be `>= 0`; the
-//! task has `max + 1` classes.
+//! `[n]` or `[n, 1]`) with one label per image in dataset order; labels must be in
+//! `0..`[`crate::limits::MAX_CLASSES`] and dense (every id `0..=max` occurs; sparse ids are
+//! refused, never given an empty class); the task has `max + 1` classes.
 //!
 //! **Control tasks** for the report: [`random_labels`] (uniform random labels with the same
 //! `k` as the discovered task, seeded) and [`labels_task`] (any precomputed labelling, e.g.
@@ -103,8 +104,20 @@ pub fn experiment_splits(data: &Dataset, cfg: &SplitConfig, seeds: &SeedTree) ->
 }
 
 /// The principal task of `data` (its principal factor).
+///
+/// # Errors
+/// [`Error::InvalidData`] if fewer than 2 of its classes occur in the data (nothing to
+/// classify, whatever cardinality the format declares).
 pub fn principal_task(data: &Dataset) -> Result<Task> {
     let spec = data.principal_spec();
+    let present = data.value_counts(data.principal()).iter().filter(|&&c| c > 0).count();
+    if present < 2 {
+        return Err(Error::InvalidData(format!(
+            "{}: only {present} value of '{}' occurs in the data; the principal task needs >= 2 classes",
+            data.name(),
+            spec.name
+        )));
+    }
     Task::new(spec.name.clone(), data.labels(data.principal()), spec.cardinality, data.len())
 }
 
@@ -136,11 +149,21 @@ pub fn load_aux_labels(path: &Path, n: usize) -> Result<Task> {
             format!("{} aux labels but the dataset has {n} images (one label per image, dataset order)", values.len()),
         ));
     }
-    if let Some((i, &v)) = values.iter().enumerate().find(|(_, &v)| v < 0) {
-        return Err(Error::format(path, format!("aux label {v} at index {i} is negative (labels must be >= 0)")));
+    let max_label = crate::limits::MAX_CLASSES as i64 - 1;
+    if let Some((i, &v)) = values.iter().enumerate().find(|(_, &v)| !(0..=max_label).contains(&v)) {
+        return Err(Error::format(
+            path,
+            format!(
+                "aux label {v} at index {i} is outside 0..={max_label} (at most {} classes)",
+                crate::limits::MAX_CLASSES
+            ),
+        ));
     }
     let labels: Vec<usize> = values.iter().map(|&v| v as usize).collect();
-    labels_task("aux", labels).map_err(|e| Error::format(path, e.to_string()))
+    let task = labels_task("aux", labels).map_err(|e| Error::format(path, e.to_string()))?;
+    crate::limits::check_dense("task 'aux'", task.labels.iter().copied(), task.classes)
+        .map_err(|e| Error::format(path, e.to_string()))?;
+    Ok(task)
 }
 
 /// A task from precomputed labels (`max + 1` classes).

@@ -92,7 +92,25 @@ impl MtlModelConfig {
                 format!("task {t} has {} class(es); a classification task needs >= 2", self.task_classes[t]),
             ));
         }
-        Ok(())
+        crate::limits::check_params("model size", self.num_params(), "lower --trunk-widths or --head-hidden")
+    }
+
+    /// Number of trainable parameters, computed without building the model (in `u128`, so
+    /// any `usize` sizes fit): trunk convolutions (k4, bias) and every head `f → h → classes`.
+    pub fn num_params(&self) -> u128 {
+        let mut c_in = self.channels as u128;
+        let mut n = 0u128;
+        for &w in &self.widths {
+            n += c_in * w as u128 * 16 + w as u128;
+            c_in = w as u128;
+        }
+        let side = (self.input_size >> self.widths.len().min(63)) as u128;
+        let f = c_in * side * side;
+        let h = self.hidden as u128;
+        for &c in &self.task_classes {
+            n += f * h + h + h * c as u128 + c as u128;
+        }
+        n
     }
 }
 

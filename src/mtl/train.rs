@@ -20,6 +20,9 @@
 //! validation accuracy of the principal task (task 0; the first on ties) — the test split is
 //! never used to choose anything; without one, the last epoch is reported.
 //!
+//! A non-finite task loss stops training with [`Error::InvalidData`] ("training diverged"),
+//! as in stage 1: a diverged model has no result worth reporting.
+//!
 //! The STL baseline is [`train`] with only the principal task: same trunk, same initial
 //! weights (see [`super::model`]), same epochs, batches and optimiser.
 //!
@@ -62,6 +65,7 @@ impl Task {
                 labels.len()
             )));
         }
+        crate::limits::check_classes(&format!("task '{name}'"), classes as u64)?;
         if let Some((i, &l)) = labels.iter().enumerate().find(|(_, &l)| l >= classes) {
             return Err(Error::InvalidData(format!("task '{name}': label {l} of image {i} is not in 0..{classes}")));
         }
@@ -131,6 +135,36 @@ impl TrainConfig {
         if self.eval_batch_size == 0 {
             return Err(Error::param("eval_batch_size", "must be >= 1, got 0"));
         }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(Error::param("--lr", format!("must be a finite number > 0, got {}", self.lr)));
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return Err(Error::param(
+                "--weight-decay",
+                format!("must be a finite number >= 0, got {}", self.weight_decay),
+            ));
+        }
+        // The network's sizes, with the smallest task (its heads are checked again with the
+        // real class counts): too large widths are refused before any data is loaded.
+        let probe = MtlModelConfig {
+            channels: 3,
+            input_size: 64,
+            widths: self.widths.clone(),
+            hidden: self.hidden,
+            dropout: self.dropout,
+            task_classes: vec![2],
+        };
+        probe.validate().map_err(|e| match e {
+            Error::InvalidParam { name, reason } => {
+                let flag = match name.as_str() {
+                    "widths" | "input_size" => "--trunk-widths",
+                    "hidden" => "--head-hidden",
+                    other => other,
+                };
+                Error::param(flag, reason)
+            }
+            other => other,
+        })?;
         Ok(())
     }
 }
@@ -422,6 +456,13 @@ pub fn train(
             let x = data.batch_nchw(batch);
             let targets: Vec<Vec<usize>> = labels.iter().map(|l| batch.iter().map(|&i| l[i]).collect()).collect();
             let out = trainer.step(&x, &targets)?;
+            if let Some((t, &l)) = out.losses.iter().enumerate().find(|(_, l)| !l.is_finite()) {
+                return Err(Error::InvalidData(format!(
+                    "training diverged: task '{}' loss {l} at epoch {epoch} batch {s} (step {}); lower --lr",
+                    tasks[t].name,
+                    steps + 1
+                )));
+            }
             for task in 0..nt {
                 loss_sum[task] += out.losses[task];
                 truth[task].extend_from_slice(&targets[task]);

@@ -53,25 +53,12 @@ impl Stage1Store for NoStore {
     }
 }
 
-/// 64-bit FNV-1a over everything stage 1 reads of a dataset: the image shape, the image bytes
-/// in order, the factor labels in order and the principal factor's index.
+/// The fingerprint of everything stage 1 reads of a dataset: [`Dataset::fingerprint`] (image
+/// size, image bytes, factor names, cardinalities and values) combined with the principal
+/// factor's index.
 pub fn data_fingerprint(data: &Dataset) -> u64 {
-    let mut h: u64 = 0xCBF2_9CE4_8422_2325;
-    let mut eat = |bytes: &[u8]| {
-        for &b in bytes {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0000_0100_0000_01B3);
-        }
-    };
-    for d in [data.channels(), data.height(), data.width()] {
-        eat(&(d as u64).to_le_bytes());
-    }
-    eat(data.images());
-    for &v in data.factors() {
-        eat(&v.to_le_bytes());
-    }
-    eat(&(data.principal() as u64).to_le_bytes());
-    h
+    let head = format!("{}/{}", data.fingerprint(), data.principal());
+    crate::rng::fnv1a64(&head)
 }
 
 #[cfg(feature = "io")]
@@ -93,7 +80,8 @@ mod dir {
     ///
     /// States are written (atomically, at every stage-1 epoch end) into the `write`
     /// directory and read from the `read` directory. The checkpoint's `dataset` field holds
-    /// `SPEC#FINGERPRINT` (16 hex digits), so a state made on other data is refused.
+    /// the dataset SPEC and `data_fingerprint` the training images' [`data_fingerprint`] (16 hex
+    /// digits), so a state made on other data is refused.
     #[derive(Clone, Debug)]
     pub struct DirStore {
         read: Option<(PathBuf, &'static str)>,
@@ -129,8 +117,8 @@ mod dir {
             }
         }
 
-        fn data_id(&self, data: u64) -> String {
-            format!("{}#{data:016x}", self.spec)
+        fn data_id(data: u64) -> String {
+            format!("{data:016x}")
         }
     }
 
@@ -149,14 +137,16 @@ mod dir {
                 return Ok(None);
             }
             let ck = load_checkpoint(&path)?;
-            if ck.dataset != self.data_id(data) {
+            if ck.data_fingerprint != Self::data_id(data) {
                 return Err(Error::param(
                     flag,
                     format!(
-                        "{} was trained on other data ('{}', this run: '{}')",
+                        "{} was trained on other data ('{}', fingerprint {}; this run: '{}', {})",
                         path.display(),
                         ck.dataset,
-                        self.data_id(data)
+                        ck.data_fingerprint,
+                        self.spec,
+                        Self::data_id(data)
                     ),
                 ));
             }
@@ -185,7 +175,7 @@ mod dir {
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
             }
-            save_checkpoint(&path, &trainer.state(), trainer.config(), &self.data_id(data))
+            save_checkpoint(&path, &trainer.state(), trainer.config(), &self.spec, &Self::data_id(data))
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Stage-1 checkpoints: a safetensors-compatible file, written by hand, written atomically.
 //!
-//! # Format (`detaux-stage1-checkpoint`, version 1)
+//! # Format (`detaux-stage1-checkpoint`, version 2)
 //! ```text
 //! [0, 8)        N: u64 little-endian, the header length in bytes
 //! [8, 8 + N)    header: UTF-8 JSON object, padded with spaces to a multiple of 8
@@ -15,20 +15,22 @@
 //!
 //! | key | value |
 //! |---|---|
-//! | `format`, `version` | `detaux-stage1-checkpoint`, `1` |
+//! | `format`, `version` | `detaux-stage1-checkpoint`, `2` |
 //! | `epoch`, `batch`, `global_step` | the position: next epoch, next batch, steps done |
 //! | `adam_steps` | JSON object `{name: step count}` |
 //! | `epoch_steps`, `epoch_sum` | steps and per-term loss sums of the current epoch so far (floats as strings) |
 //! | `config` | the [`Stage1Config`] as JSON ([`config_to_json`]; floats as strings for exact round trips) |
-//! | `dataset` | the dataset SPEC the run trained on |
-//! | `data_fnv1a64` | FNV-1a 64 of the data section, 16 hex digits (detects corruption) |
+//! | `dataset` | the dataset SPEC the run trained on (directories absolute) |
+//! | `data_fingerprint` | [`crate::data::Dataset::fingerprint`] of the training data (images and labels) |
+//! | `checksum` | FNV-1a 64, 16 hex digits, of the whole file with these 16 digits written as `0`s: header (config, position, Adam steps, every tensor entry) and data alike |
 //!
 //! The RNG state is the position (see [`super::train`]): every stream is addressed by
 //! `(seed, epoch, batch)`, so no generator state needs saving.
 //!
-//! Loading checks the length fields, the header, every tensor's dtype/shape/offsets, the
-//! tiling, and the checksum, and reports a truncated or corrupted file as [`Error::Format`]
-//! naming the file.
+//! Loading checks the length fields, the checksum, the header, every tensor's
+//! dtype/shape/offsets (sizes in checked arithmetic), and the tiling, and reports a truncated,
+//! edited or corrupted file as [`Error::Format`] naming the file. A resumed run also compares
+//! the stored SPEC and data fingerprint with the data it loads.
 
 use super::step::LossTerms;
 use super::train::{OracleMode, Stage1Config, TrainState};
@@ -44,7 +46,7 @@ use std::path::Path;
 /// The `format` metadata value.
 pub const FORMAT: &str = "detaux-stage1-checkpoint";
 /// The `version` metadata value.
-pub const VERSION: &str = "1";
+pub const VERSION: &str = "2";
 
 /// A loaded checkpoint.
 #[derive(Clone, Debug, PartialEq)]
@@ -55,22 +57,47 @@ pub struct Checkpoint {
     pub config: Stage1Config,
     /// The dataset SPEC.
     pub dataset: String,
+    /// Fingerprint of the training data ([`crate::data::Dataset::fingerprint`]).
+    pub data_fingerprint: String,
 }
 
-fn fnv_bytes(bytes: &[u8]) -> u64 {
+/// The 16 hex digits that stand for the checksum while it is computed.
+const CHECKSUM_PLACEHOLDER: &str = "0000000000000000";
+
+/// FNV-1a 64 of `head` followed by `data`.
+fn checksum(head: &[u8], data: &[u8]) -> String {
     let mut h: u64 = 0xCBF2_9CE4_8422_2325;
-    for &b in bytes {
+    for &b in head.iter().chain(data) {
         h ^= b as u64;
         h = h.wrapping_mul(0x0000_0100_0000_01B3);
     }
-    h
+    format!("{h:016x}")
 }
 
-/// Serialises a checkpoint to bytes (see the module docs).
+/// Where the checksum's digits sit in the header: the one occurrence of `"checksum":"<sum>"`.
+fn checksum_span(head: &[u8], sum: &str) -> Option<std::ops::Range<usize>> {
+    let pat = format!("\"checksum\":\"{sum}\"");
+    let pat = pat.as_bytes();
+    let mut hits = head.windows(pat.len()).enumerate().filter(|(_, w)| *w == pat).map(|(i, _)| i);
+    let first = hits.next()?;
+    if hits.next().is_some() {
+        return None;
+    }
+    let start = first + pat.len() - 1 - sum.len();
+    Some(start..start + sum.len())
+}
+
+/// Serialises a checkpoint to bytes (see the module docs); `data_fingerprint` is the
+/// training data's [`crate::data::Dataset::fingerprint`].
 ///
 /// # Errors
 /// [`Error::InvalidData`] if a tensor is not contiguous (never for trainer states).
-pub fn checkpoint_bytes(state: &TrainState, config: &Stage1Config, dataset: &str) -> Result<Vec<u8>> {
+pub fn checkpoint_bytes(
+    state: &TrainState,
+    config: &Stage1Config,
+    dataset: &str,
+    data_fingerprint: &str,
+) -> Result<Vec<u8>> {
     let mut tensors: Vec<(String, &crate::autodiff::Tensor<f32>)> = Vec::new();
     for (name, v) in &state.params {
         tensors.push((format!("param/{name}"), v));
@@ -108,13 +135,17 @@ pub fn checkpoint_bytes(state: &TrainState, config: &Stage1Config, dataset: &str
         "epoch_sum": terms_to_json(&state.epoch_sum).to_string(),
         "config": config_to_json(config).to_string(),
         "dataset": dataset,
-        "data_fnv1a64": format!("{:016x}", fnv_bytes(&data)),
+        "data_fingerprint": data_fingerprint,
+        "checksum": CHECKSUM_PLACEHOLDER,
     });
     header.insert("__metadata__".into(), meta);
     let mut head = Value::Object(header).to_string().into_bytes();
     while !head.len().is_multiple_of(8) {
         head.push(b' ');
     }
+    let span = checksum_span(&head, CHECKSUM_PLACEHOLDER).expect("one checksum field");
+    let sum = checksum(&head, &data);
+    head[span].copy_from_slice(sum.as_bytes());
     let mut out = Vec::with_capacity(8 + head.len() + data.len());
     out.extend_from_slice(&(head.len() as u64).to_le_bytes());
     out.extend_from_slice(&head);
@@ -126,8 +157,14 @@ pub fn checkpoint_bytes(state: &TrainState, config: &Stage1Config, dataset: &str
 ///
 /// # Errors
 /// [`Error::Io`] if the file cannot be written.
-pub fn save_checkpoint(path: &Path, state: &TrainState, config: &Stage1Config, dataset: &str) -> Result<()> {
-    crate::io::write_atomic(path, &checkpoint_bytes(state, config, dataset)?)
+pub fn save_checkpoint(
+    path: &Path,
+    state: &TrainState,
+    config: &Stage1Config,
+    dataset: &str,
+    data_fingerprint: &str,
+) -> Result<()> {
+    crate::io::write_atomic(path, &checkpoint_bytes(state, config, dataset, data_fingerprint)?)
 }
 
 /// Reads and checks a checkpoint.
@@ -160,7 +197,8 @@ pub fn parse_checkpoint(bytes: &[u8]) -> std::result::Result<Checkpoint, String>
     if n > bytes.len() - 8 {
         return Err(format!("truncated: header of {n} bytes but only {} follow", bytes.len() - 8));
     }
-    let header: Value = serde_json::from_slice(&bytes[8..8 + n]).map_err(|e| format!("header is not JSON: {e}"))?;
+    let head = &bytes[8..8 + n];
+    let header: Value = serde_json::from_slice(head).map_err(|e| format!("header is not JSON: {e}"))?;
     let header = header.as_object().ok_or("header is not a JSON object")?;
     let meta = header.get("__metadata__").and_then(Value::as_object).ok_or("no __metadata__")?;
     if meta_str(meta, "format")? != FORMAT {
@@ -193,8 +231,8 @@ pub fn parse_checkpoint(bytes: &[u8]) -> std::result::Result<Checkpoint, String>
             .filter(|a| a.len() == 2)
             .and_then(|a| Some((a[0].as_u64()? as usize, a[1].as_u64()? as usize)))
             .ok_or_else(|| format!("tensor {name}: bad data_offsets"))?;
-        let len: usize = shape.iter().product();
-        if off.1 < off.0 || off.1 - off.0 != 4 * len {
+        let bytes_needed = shape.iter().try_fold(4usize, |a, &d| a.checked_mul(d));
+        if off.1 < off.0 || Some(off.1 - off.0) != bytes_needed {
             return Err(format!("tensor {name}: offsets {off:?} do not hold shape {shape:?}"));
         }
         entries.push((off.0, off.1, name, shape));
@@ -210,10 +248,13 @@ pub fn parse_checkpoint(bytes: &[u8]) -> std::result::Result<Checkpoint, String>
     if pos != data.len() {
         return Err(format!("truncated or padded: tensors need {pos} data bytes, the file has {}", data.len()));
     }
-    let want_sum = meta_str(meta, "data_fnv1a64")?;
-    let got_sum = format!("{:016x}", fnv_bytes(data));
+    let want_sum = meta_str(meta, "checksum")?;
+    let span = checksum_span(head, want_sum).ok_or("the checksum field is malformed")?;
+    let mut zeroed = head.to_vec();
+    zeroed[span].copy_from_slice(CHECKSUM_PLACEHOLDER.as_bytes());
+    let got_sum = checksum(&zeroed, &bytes[8 + n..]);
     if want_sum != got_sum {
-        return Err(format!("corrupted: data checksum {got_sum} differs from the stored {want_sum}"));
+        return Err(format!("corrupted or edited: checksum {got_sum} differs from the stored {want_sum}"));
     }
     let steps: Value = serde_json::from_str(meta_str(meta, "adam_steps")?).map_err(|e| format!("adam_steps: {e}"))?;
     let config: Value = serde_json::from_str(meta_str(meta, "config")?).map_err(|e| format!("config: {e}"))?;
@@ -253,7 +294,12 @@ pub fn parse_checkpoint(bytes: &[u8]) -> std::result::Result<Checkpoint, String>
         epoch_sum: terms_from_json(meta_str(meta, "epoch_sum")?)?,
         epoch_steps: meta_num(meta, "epoch_steps")?,
     };
-    Ok(Checkpoint { state, config, dataset: meta_str(meta, "dataset")?.to_string() })
+    Ok(Checkpoint {
+        state,
+        config,
+        dataset: meta_str(meta, "dataset")?.to_string(),
+        data_fingerprint: meta_str(meta, "data_fingerprint")?.to_string(),
+    })
 }
 
 fn terms_to_json(t: &LossTerms) -> Value {

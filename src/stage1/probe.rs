@@ -119,6 +119,12 @@ pub fn probe(
     if n_train == 0 || n_train == n {
         return Err(Error::param("codes", format!("{n} images cannot be split into a probe train and test part")));
     }
+    if config.neighbours > n_train {
+        return Err(Error::param(
+            "neighbours",
+            format!("{} neighbours, but the probe fits on only {n_train} images", config.neighbours),
+        ));
+    }
     let (train, test) = order.split_at(n_train);
     let (accuracy, chance) = knn_table(codes, factors, train, codes, factors, test, config.neighbours);
     Ok(ProbeTable {

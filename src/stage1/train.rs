@@ -130,6 +130,15 @@ impl Stage1Config {
                     format!("must be >= batch_size ({}), got {p}", self.batch_size),
                 ));
             }
+            if p > crate::limits::MAX_PAIRS_PER_EPOCH {
+                return Err(Error::param(
+                    "pairs_per_epoch",
+                    format!(
+                        "must be <= {} (the pairs of an epoch are drawn up front), got {p}",
+                        crate::limits::MAX_PAIRS_PER_EPOCH
+                    ),
+                ));
+            }
         }
         self.adam.validate()?;
         self.losses.validate()?;
