@@ -79,7 +79,7 @@ fn main() -> detaux::Result<()> {
         println!("   image {img}: Σ_k |s_k·Σ_(l≠k) s_l| per coordinate = [{}]", per_coord.join(", "));
     }
     println!("   L_sp = mean of those = {:.6}", sparsity_loss(s)?.scalar()?);
-    show("L_sp", check(&cfg, &[codes.clone()], |_, v| sparsity_loss(v[0]))?);
+    show("L_sp", check(&cfg, std::slice::from_ref(&codes), |_, v| sparsity_loss(v[0]))?);
 
     // ── The oracle and L_dist.
     println!("\n3. D, μ, the oracle and L_dist (§1, §3.4)");
@@ -106,7 +106,7 @@ fn main() -> detaux::Result<()> {
         let fixed = sel.clone(); // the selection has no gradient: it is held fixed in the check
         show(
             &format!("L_dist ({name})"),
-            check(&cfg, &[codes.clone()], move |_, v| distance_loss(pair_distances(v[0])?, &fixed))?,
+            check(&cfg, std::slice::from_ref(&codes), move |_, v| distance_loss(pair_distances(v[0])?, &fixed))?,
         );
     }
 
@@ -147,7 +147,9 @@ fn main() -> detaux::Result<()> {
     println!("   L_cons = mean (ŝ − m)² over the re-encoded mixes = {:.6}", cons.scalar()?);
     show(
         "L_cons (w.r.t. the codes)",
-        check(&cfg, &[codes.clone()], |_, v| consistency_loss(&model, ReconstructionLoss::Mse, v[0], &mixes))?,
+        check(&cfg, std::slice::from_ref(&codes), |_, v| {
+            consistency_loss(&model, ReconstructionLoss::Mse, v[0], &mixes)
+        })?,
     );
 
     // ── The total: one training step on two pairs of 64×64 images at epoch 15 of 40.
