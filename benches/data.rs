@@ -1,4 +1,4 @@
-//! Data benches (issue 3): rendering 48 000 procedural 3DShapes-like images and loading them
+//! Data benches: rendering 48 000 procedural 3DShapes-like images and loading them
 //! back from the NPY pair format, at 1 and 2 threads.
 //!
 //! Run: `cargo bench --bench data`. Throughput is reported in images/s.

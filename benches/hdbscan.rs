@@ -1,9 +1,10 @@
-//! HDBSCAN benchmark on the anchor's shape: 50 000 × 10 f32 well-separated blobs
-//! (8 centres in [-10, 10]^10, std 1), `min_cluster_size = 200`, at 1 and 2 threads.
+//! HDBSCAN benchmark on the shape of the `hdbscan` comparison (`benches/README.md`): 50 000 × 10
+//! f32 well-separated blobs (8 centres in [-10, 10]^10, std 1), `min_cluster_size = 200`, at 1
+//! and 2 threads.
 //!
-//! Data: `DETAUX_ANCHOR_DATA/hdbscan_blobs_50000x10_f32.npy` (from `sklearn_kmeans.py
-//! --dump-dir`) if present, else generated make_blobs-like data. The anchor (`hdbscan`
-//! package, `core_dist_n_jobs = threads`) took 14.3-18.6 s.
+//! Data: `DETAUX_ANCHOR_DATA/hdbscan_blobs_50000x10_f32.npy` if present, else generated
+//! make_blobs-like data. The `hdbscan` package (`core_dist_n_jobs = threads`) is the reference
+//! side.
 //!
 //! `cargo bench --bench hdbscan -- --quick`
 

@@ -8,7 +8,7 @@
 //! measured with a short fixed-time loop per workload (wall time per pool size, plus the
 //! 1-thread rate per second of on-CPU time, which is less disturbed by a busy machine) (`DETAUX_BENCH_SUMMARY=0` skips it, any
 //! other value keeps only the workloads whose name contains it).
-//! Targets (issue 2, 2 threads): sgemm 1024³ ≥ 150 GFLOP/s; each conv layer forward+backward
+//! Targets (2 threads): sgemm 1024³ ≥ 150 GFLOP/s; each conv layer forward+backward
 //! ≥ 40 % of that.
 //!
 //! ```text

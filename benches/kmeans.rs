@@ -1,15 +1,15 @@
-//! k-means benchmarks on the anchor's shape: 480 000 × 10 f32, k = 64, at 1 and 2 threads.
+//! k-means benchmarks on the shape of the scikit-learn comparison (`benches/README.md`):
+//! 480 000 × 10 f32, k = 64, at 1 and 2 threads.
 //!
-//! Data: if `DETAUX_ANCHOR_DATA` names the directory written by
-//! `sklearn_kmeans.py --dump-dir DIR`, its `kmeans_blobs_480000x10_f32.npy` and
-//! `kmeans_blobs_480000x10_k64_init.npy` (scikit-learn's k-means++ centres) are used; otherwise
+//! Data: if `DETAUX_ANCHOR_DATA` names a directory holding `kmeans_blobs_480000x10_f32.npy` and
+//! `kmeans_blobs_480000x10_k64_init.npy` (scikit-learn's k-means++ centres), those are used; otherwise
 //! make_blobs-like data (16 centres uniform in [-10, 10]^10, std 8, seeded) and centres from our
 //! own k-means++.
 //!
 //! - `lloyd_iteration/{1,2}`: one Lloyd iteration (fused assignment + centroid sums, then the
 //!   means) — compare with scikit-learn's `(fit − init) / n_iter`.
 //! - `lloyd_fit_100/{1,2}`: `KMeans` from the given centres, 100 iterations, `tol = 0`
-//!   (+ the final relabel and inertia), like the anchor's fit minus its init.
+//!   (+ the final relabel and inertia), like scikit-learn's fit minus its init.
 //! - `kmeans_plusplus/{1,2}`: greedy k-means++ for k = 64.
 //!
 //! `cargo bench --bench kmeans -- --quick`

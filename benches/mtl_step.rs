@@ -1,7 +1,7 @@
-//! One stage-3 MTL training step (the issue-6 speed target): batch 32 of 64×64×3 images,
+//! One stage-3 MTL training step: batch 32 of 64×64×3 images,
 //! SimpleConv64 conv trunk + 2 heads (4 and 6 classes, `Linear(1024,512)-Dropout(0.1)-ReLU-
 //! Linear(512,C)`), cross-entropy sum (equal weighting), AdamW lr 1e-4 wd 5e-3, dropout active —
-//! the same step as `/work/shared/anchors/torch_detaux.py --which mtl`. At 1 and 2 threads.
+//! the PyTorch step of `benches/README.md`. At 1 and 2 threads.
 //!
 //! Run: `cargo bench --bench mtl_step` (quick check: `-- --quick`). Like the `detaux` binary,
 //! the bench first calls [`detaux::tune_allocator_for_training`].

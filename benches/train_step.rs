@@ -1,8 +1,8 @@
-//! One full stage-1 training step (issue 4): B = 32 pairs of 64×64×3 images, all five loss
+//! One full stage-1 training step: B = 32 pairs of 64×64×3 images, all five loss
 //! terms active (β1 = β2 = β3 = 1, past the warm-up, consistency with 2B mixes), forced
 //! oracle, backward, and one Adam step (lr 5e-4, weight decay 1e-6), at 1 and 2 threads.
 //!
-//! Compare with `../shared/anchors/torch_detaux.py --which dis` (same step in PyTorch).
+//! The same step in PyTorch is the reference side of `benches/README.md`.
 //! Run: `cargo bench --bench train_step` (`-- --quick` to check it works). Like the `detaux`
 //! binary, the bench first calls [`detaux::tune_allocator_for_training`].
 

@@ -24,6 +24,24 @@
 //! - `cli` (default, implies `io`): the `detaux` binary (clap, indicatif).
 //!
 //! `default-features = false` keeps only the numeric core.
+//!
+//! ## Reading order
+//! The examples are lessons, each self-contained, printing what it shows, and each running in
+//! well under a minute with `cargo run --release --example NAME`:
+//!
+//! | example | lesson | then read |
+//! |---|---|---|
+//! | `examples/01_tape.rs` | build a small graph, run backward, read the gradients, check one by a finite difference | [`autodiff`] |
+//! | `examples/02_gradcheck.rs` | the f64 gradient checker on a composite function (attention), and a wrong gradient it catches | [`autodiff::gradcheck`] |
+//! | `examples/03_conv_lowering.rs` | a convolution by direct loops, by im2col + gemm and by the fast kernel: the same numbers, the timings | [`kernels::conv`], [`nn`] |
+//! | `examples/04_losses.rs` | each of the five stage-1 losses on a tiny batch, term by term, with its gradient check | [`losses`], [`stage1::step`] |
+//! | `examples/05_kmeans.rs` | k-means on blobs: the inertia per iteration, restarts, the adjusted Rand index, `k` by silhouette | [`cluster`] |
+//! | `examples/06_stage1.rs` | a short disentanglement run on a small procedural set, with the probe table | [`stage1`], [`data`] |
+//! | `examples/07_experiment.rs` | the digits experiment, all three stages and the control arms (a few minutes; needs `io`) | [`pipeline`], [`mtl`] |
+//!
+//! The method in equations, with a table from each equation to its file and test, is
+//! `docs/method.md`; the layout of the code, a stage-1 step end to end and how to extend it are
+//! in `docs/architecture.md`; the determinism contract and its tests in `docs/determinism.md`.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -203,3 +203,18 @@ fn layers_report_the_op_and_both_shapes() {
     let seq = Sequential::<f32>::new().push(Flatten).push(Linear::new("fc", 7, 2, true, &mut rng));
     expect_shape_err(seq.forward(t(&tape, &[2, 2, 3]), &mut Mode::Eval), "linear", &["[2, 6]", "[2, 7]"]);
 }
+
+#[test]
+fn stage1_losses_reject_mismatched_selections() {
+    use detaux::losses::{distance_loss, distribution_loss, DistributionMode};
+    let tape = Tape::new();
+    let sel = ndarray::Array2::<f32>::zeros((3, 4));
+    // A `[1, K]` distance row would broadcast against `sel: [B, K]`; the losses refuse it.
+    expect_shape_err(distance_loss(t(&tape, &[1, 4]), &sel), "distance_loss", &["[1, 4]", "[3, 4]"]);
+    expect_shape_err(distance_loss(t(&tape, &[3, 4, 1]), &sel), "distance_loss", &["[3, 4, 1]"]);
+    for mode in [DistributionMode::Reference, DistributionMode::Trainable] {
+        expect_shape_err(distribution_loss(mode, t(&tape, &[12]), &sel), "distribution_loss", &["[12]", "[3, 4]"]);
+        expect_shape_err(distribution_loss(mode, t(&tape, &[1, 4]), &sel), "distribution_loss", &["[1, 4]"]);
+    }
+    assert!(distance_loss(t(&tape, &[3, 4]), &sel).is_ok());
+}

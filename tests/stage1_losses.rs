@@ -210,7 +210,7 @@ fn full_step_gradient_on_projector_parameters() {
 
 #[test]
 fn schedule_matches_the_reference_arithmetic() {
-    // method.md §2.3 with E = 40.
+    // docs/method.md §4 with E = 40.
     assert!(!Betas::at(10, 40).unwrap().warm);
     let b11 = Betas::at(11, 40).unwrap();
     assert!(b11.warm && (b11.beta1 - 0.044).abs() < 1e-3 && !b11.consistency_active(100.0));

@@ -1,4 +1,4 @@
-//! `detaux cluster`: stage 2, latents → auxiliary labels (method.md Part A items 5-6, B §3).
+//! `detaux cluster`: stage 2, latents → auxiliary labels (docs/method.md §7-§8).
 //!
 //! ## Inputs
 //! - `--latents FILE.npy`: `[n, d]` (clustered as is) or `[n, K, d]` (a subspace is chosen by

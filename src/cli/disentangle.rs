@@ -45,7 +45,7 @@ use std::time::Instant;
 /// Partner rule on the command line.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PairsArg {
-    /// Principal factor differs with probability p (method.md Part A item 3).
+    /// Principal factor differs with probability p (docs/method.md §5).
     Intended,
     /// Partner uniform over the training images (reference as-run behaviour).
     Uniform,
@@ -427,7 +427,7 @@ pub fn write_pictures(t: &Trainer, data: &Dataset, dir: &Path, suffix: &str) -> 
 /// The probe on the held-out images of a trained run.
 ///
 /// # Errors
-/// As [`probe`].
+/// As [`probe()`].
 pub fn run_probe(t: &Trainer, data: &Dataset, neighbours: usize) -> Result<ProbeTable> {
     let held = &t.split().test;
     let codes = encode_subspaces(t.model(), data, held)?;

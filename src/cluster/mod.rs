@@ -1,4 +1,4 @@
-//! Stage 2: from disentangled latents to auxiliary labels (method.md Part A items 5-6, Part B §3).
+//! Stage 2: from disentangled latents to auxiliary labels (docs/method.md §7-§8).
 //!
 //! - [`select_subspace`]: the reference rule `best = argmin_{k ≥ 1} |mean_b ⟨s_k(x_b), s_0(x_b)⟩|`
 //!   on latents `[n, K, d]`, with the score of every subspace and an override.

@@ -1,4 +1,4 @@
-//! Subspace choice (method.md Part A item 5, Part B §3).
+//! Subspace choice (docs/method.md §7).
 //!
 //! Latents `s: [n, K, d]` (row `b`, subspace `k`, coordinate). Subspace 0 is the forced
 //! principal subspace. The reference (`clustering.py`) scores every other subspace by

@@ -1,5 +1,4 @@
-//! Salt-and-pepper noise, the reference's `SaltAndPepperNoise('SnP')` (method.md Part A item 9,
-//! Part B §2.5).
+//! Salt-and-pepper noise, the reference's `SaltAndPepperNoise('SnP')` (docs/method.md §6).
 //!
 //! For every channel value independently (so specks are coloured), draw `r ~ U(0, 1)`:
 //! `r >= 1 − t` sets the value to `0.02`, `r <= t` sets it to `0.98`, otherwise it is kept;

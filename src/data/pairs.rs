@@ -1,4 +1,4 @@
-//! The stage-1 pair sampler (method.md Part A item 3, Part B §2.4).
+//! The stage-1 pair sampler (docs/method.md §5).
 //!
 //! An epoch is a list of pairs `(i1, i2)` of dataset indices drawn from a *pool* (e.g. the
 //! training split):

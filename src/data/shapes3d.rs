@@ -46,7 +46,7 @@ pub const CARDINALITIES: [usize; 6] = [10, 10, 10, 8, 4, 15];
 pub const IMAGE_SIZE: usize = 64;
 /// Names of the four shapes (values of factor `shape`).
 pub const SHAPE_NAMES: [&str; 4] = ["cube", "cylinder", "sphere", "capsule"];
-/// The default principal factor (method.md Part A item 8: object hue).
+/// The default principal factor (docs/method.md §10: object hue).
 pub const DEFAULT_PRINCIPAL: &str = "object_hue";
 
 const N_PIX: usize = IMAGE_SIZE * IMAGE_SIZE;

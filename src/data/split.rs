@@ -5,7 +5,7 @@
 //!   least two images keeps at least one image on each side.
 //! * [`train_fraction`]: keeps `max(1, round(n_c · fraction))` images of each class of a train
 //!   list (stratified), to simulate scarce data.
-//! * [`shapes3d_split`]: method.md Part A item 8 / Part B §4: train = `floor_hue < 5 or
+//! * [`shapes3d_split`]: docs/method.md §10: train = `floor_hue < 5 or
 //!   wall_hue < 5`, test = `floor_hue >= 5 and wall_hue >= 5` (360 000 / 120 000 on the full
 //!   grid), from factor values only (no rendering).
 //!

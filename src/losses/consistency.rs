@@ -52,7 +52,7 @@ pub fn consistency_loss<'t, T: Element>(
     let tape = codes.tape();
     let pairs: Vec<usize> = mixes.iter().map(|&(_, bb)| bb).collect();
     let partners: Vec<usize> = pairs.iter().map(|&bb| b + bb).collect();
-    let from_first = codes.index_select(1, &pairs)?; // [K, M, 1..d]
+    let from_first = codes.index_select(1, &pairs)?; // [K, M, d]
     let from_second = codes.index_select(1, &partners)?;
     let m = mixes.len();
     let pick = ArrayD::from_shape_fn(IxDyn(&[k, m, 1]), |i| if mixes[i[1]].0 == i[0] { T::ONE } else { T::ZERO });

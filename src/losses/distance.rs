@@ -112,8 +112,14 @@ pub fn select_subspaces<T: Element>(dist: &Tensor<T>, mu: &[T], oracle: &Oracle)
 /// `L_dist` from `D: [B, K]` and the selection `sel: [B, K]`.
 ///
 /// # Errors
-/// [`Error::Shape`] if the shapes differ.
+/// [`Error::Shape`] if `D` is not 2-D or its shape differs from `sel`'s (no broadcasting).
 pub fn distance_loss<'t, T: Element>(dist: Var<'t, T>, sel: &Array2<T>) -> Result<Var<'t, T>> {
+    if dist.shape() != sel.shape() {
+        return Err(Error::shape(
+            "distance_loss",
+            format!("D {:?} and sel {:?} must both be [B, K]", dist.shape(), sel.shape()),
+        ));
+    }
     let tape = dist.tape();
     let shape = sel.shape().to_vec();
     let mask =

@@ -8,7 +8,7 @@
 //!   the model to change different subspaces in different pairs.
 
 use crate::autodiff::{Element, Var};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use ndarray::Array2;
 
 /// Which form of the distribution regulariser.
@@ -24,12 +24,19 @@ pub enum DistributionMode {
 /// `L_reg` from `D: [B, K]` and the oracle's selection `sel: [B, K]`.
 ///
 /// # Errors
-/// [`crate::Error::Shape`] if `D` is not 2-D.
+/// [`Error::Shape`] if `D` is not 2-D or its shape differs from `sel`'s (checked in both
+/// modes, although `reference` reads only `sel`).
 pub fn distribution_loss<'t, T: Element>(
     mode: DistributionMode,
     dist: Var<'t, T>,
     sel: &Array2<T>,
 ) -> Result<Var<'t, T>> {
+    if dist.shape() != sel.shape() {
+        return Err(Error::shape(
+            "distribution_loss",
+            format!("D {:?} and sel {:?} must both be [B, K]", dist.shape(), sel.shape()),
+        ));
+    }
     let k = T::from_usize(sel.shape()[1]);
     let hundred = T::from_f64(100.0);
     match mode {

@@ -1,6 +1,6 @@
 //! The five losses of Detaux stage 1 (reference `BasicModel.training_step`), one module each.
 //!
-//! Notation (method.md Part B §2.2): a batch holds `B` pairs `(x¹_b, x²_b)`, stacked as one
+//! Notation (docs/method.md §1): a batch holds `B` pairs `(x¹_b, x²_b)`, stacked as one
 //! batch of `2B` images (all first images, then all second images). `S: [K, 2B, d]` holds the
 //! subspace codes `s^i_{k,b}`; `S[:, b]` is `x¹_b` and `S[:, B + b]` is `x²_b`.
 //!

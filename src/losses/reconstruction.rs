@@ -5,7 +5,7 @@
 //! - BCE (reference `--loss bce`): the decoder output `a` is squashed, `x̂ = σ(a)`, and
 //!   `L_rec = −mean(x·ln x̂ + (1 − x)·ln(1 − x̂))`, computed from the logits as
 //!   `mean(max(a, 0) − a·x + ln(1 + e^{−|a|}))` (same value, no overflow). The reference calls
-//!   `BCELoss(input, output)` with the arguments swapped (method.md §8 quirk 9); detaux uses
+//!   `BCELoss(input, output)` with the arguments swapped (docs/method.md §12); detaux uses
 //!   the correct order (prediction `x̂`, target `x`).
 //!
 //! The target is the (possibly noisy) input itself.

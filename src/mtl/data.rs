@@ -1,8 +1,8 @@
 //! The data side of stage 3: which images train, validate and test, and auxiliary labels.
 //!
 //! **Splits** ([`experiment_splits`]), in order of preference:
-//! 1. datasets with `floor_hue` and `wall_hue` factors: the 3DShapes split (method.md Part A
-//!    item 8: train = `floor_hue < 5 or wall_hue < 5`, test = both `>= 5`);
+//! 1. datasets with `floor_hue` and `wall_hue` factors: the 3DShapes split (docs/method.md §10:
+//!    train = `floor_hue < 5 or wall_hue < 5`, test = both `>= 5`);
 //! 2. datasets shipped with a split (MNIST, CIFAR-10): that split;
 //! 3. otherwise a stratified (by the principal factor) seeded split with `test_fraction`.
 //!

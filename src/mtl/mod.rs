@@ -1,5 +1,4 @@
-//! Stage 3: multi-task learning with the discovered auxiliary task (method.md Part A item 7,
-//! Part B §4).
+//! Stage 3: multi-task learning with the discovered auxiliary task (docs/method.md §9).
 //!
 //! * [`model`]: shared conv trunk (SimpleConv64's conv stack by default) + one
 //!   `FC → Dropout(0.1) → ReLU → FC` head per task;

@@ -3,9 +3,9 @@
 //! Trunk, `[n, c, s, s] → [n, f]`: `L` convolutions (kernel 4, stride 2, padding 1, each
 //! followed by ReLU, widths `w_1..w_L`) and a flatten, so `f = w_L · (s / 2^L)²`. The default
 //! (`widths = [32, 32, 64, 64]`, `s = 64`) is exactly the SimpleConv64 encoder's conv stack
-//! ([`crate::models::simple_conv64_trunk`], method.md Part A item 7): `f = 64·4·4 = 1024`.
+//! ([`crate::models::simple_conv64_trunk`], docs/method.md §9): `f = 64·4·4 = 1024`.
 //! Other widths/depths give a smaller or larger CNN; other input sizes are resized to 64 at load
-//! time ([`crate::data::Dataset::to_model_input`], Part A item 1).
+//! time ([`crate::data::Dataset::to_model_input`], docs/method.md §2).
 //!
 //! Head `t`, `[n, f] → [n, C_t]`: `Linear(f → h) → Dropout(p) → ReLU → Linear(h → C_t)`, the
 //! reference's `classification_heads` (`models/aux_learning_model.py`, `h = 512`, `p = 0.1`).

@@ -1,7 +1,7 @@
 //! The stage-1 verdict: does subspace 0 isolate the principal factor, and what does the chosen
 //! subspace carry?
 //!
-//! Input: a probe table `A: [K, F]` ([`crate::stage1::probe`]: k-NN accuracy of subspace `k`'s
+//! Input: a probe table `A: [K, F]` ([`crate::stage1::probe()`]: k-NN accuracy of subspace `k`'s
 //! codes on factor `f`, held-out images), its chance levels `c_f`, the principal factor `p` and
 //! the subspace `j` that stage 2 clustered.
 //!

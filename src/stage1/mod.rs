@@ -6,7 +6,7 @@
 //!   validation loss, resumable [`TrainState`], latent encoding and export;
 //! - [`checkpoint`] (feature `io`): safetensors-compatible checkpoints, atomic, checked on load;
 //! - [`pictures`]: reconstructions and the latent traversal grid;
-//! - [`probe`]: k-NN probe accuracy per (subspace, factor) on held-out images.
+//! - [`mod@probe`]: k-NN probe accuracy per (subspace, factor) on held-out images.
 //!
 //! # Library API (what `detaux disentangle` and the pipeline call)
 //! ```no_run

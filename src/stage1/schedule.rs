@@ -1,4 +1,4 @@
-//! Loss-term schedules (method.md Part B §2.3).
+//! Loss-term schedules (docs/method.md §4).
 //!
 //! With `e` the 0-based epoch and `E > 0` the number of epochs:
 //! - `β1 = min(exp((25/E)·(e − 0.4E)), 1)` weights distance and sparsity,

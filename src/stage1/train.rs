@@ -60,7 +60,7 @@ pub enum OracleMode {
 pub struct Stage1Config {
     /// Epochs `E` (the β schedules depend only on this). Default 40 (reference `launch_dis.sh`).
     pub epochs: usize,
-    /// Pairs per epoch; `None` = one per training image (reference). Method.md Part A item 4.
+    /// Pairs per epoch; `None` = one per training image (reference). See docs/method.md §4.
     pub pairs_per_epoch: Option<usize>,
     /// Pairs per batch `B`. Default 32.
     pub batch_size: usize,
@@ -74,7 +74,7 @@ pub struct Stage1Config {
     pub latent_dim: usize,
     /// The principal factor by name or index; `None` = the dataset's principal factor.
     pub principal: Option<String>,
-    /// Partner rule. Default `Intended { p: 0.5 }` (method.md Part A item 3).
+    /// Partner rule. Default `Intended { p: 0.5 }` (docs/method.md §5).
     pub pair_mode: PairMode,
     /// Oracle. Default forced.
     pub oracle: OracleMode,

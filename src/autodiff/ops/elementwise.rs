@@ -15,8 +15,8 @@
 //! | `exp` / `log` | eˣ / ln x | g·eˣ / g/x |
 //! | `sqrt` | √x | g/(2√x) |
 //! | `abs` | \|x\| | g·sign(x) (0 at 0) |
-//! | `relu` | max(0, x) | g·[x > 0] |
-//! | `clamp_min(c)` | max(c, x) | g·[x > c] (the hinge `max(0, x)` is `clamp_min(0)`) |
+//! | `relu` | max(0, x) | g·\[x > 0\] |
+//! | `clamp_min(c)` | max(c, x) | g·\[x > c\] (the hinge `max(0, x)` is `clamp_min(0)`) |
 //! | `sigmoid` | σ(x) = 1/(1+e^−x) | g·σ(1−σ) |
 //! | `tanh` | tanh x | g·(1 − tanh² x) |
 //! | `square` | x² | 2x·g |

@@ -1,5 +1,5 @@
 //! Dynamic Weight Average (Liu, Johns & Davison, "End-to-end multi-task learning with
-//! attention", CVPR 2019), in LibMTL's form (`LibMTL/weighting/DWA.py`, method.md Part B §6):
+//! attention", CVPR 2019), in LibMTL's form (`LibMTL/weighting/DWA.py`, docs/method.md §9):
 //!
 //! at epoch `e` (0-based) with `e ≥ 2`: `r_i = L̄_i(e−1) / L̄_i(e−2)`, `w = T·softmax(r/τ)`,
 //! `τ = 2`; at epochs 0 and 1, `w = 1`. `L̄_i(e)` is task `i`'s mean training loss over epoch

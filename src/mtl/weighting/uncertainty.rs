@@ -1,6 +1,6 @@
 //! Uncertainty weighting (Kendall, Gal & Cipolla, "Multi-task learning using uncertainty to
 //! weigh losses for scene geometry and semantics", CVPR 2018), in LibMTL's form
-//! (`LibMTL/weighting/UW.py`, method.md Part B §6):
+//! (`LibMTL/weighting/UW.py`, docs/method.md §9):
 //!
 //! `L = Σ_i [ L_i / (2·e^{s_i}) + s_i / 2 ]`, `s_i = log σ_i²` trainable, initialised to −0.5.
 //!
