@@ -49,12 +49,14 @@ fn main() -> detaux::Result<()> {
 
     // 2. backward walks the tape once, last node first, and empties it.
     let grads = tape.backward(l)?;
-    let dw = grads.wrt(wv).expect("L depends on W");
-    let db = grads.wrt(bv).expect("L depends on b");
+    // `wrt` is an error for a Var of another (stale) tape, and `None` for a Var L does not
+    // depend on.
+    let dw = grads.wrt(wv)?.expect("L depends on W");
+    let db = grads.wrt(bv)?.expect("L depends on b");
     println!("2. backward: the tape now holds {} nodes", tape.len());
     println!("   dL/dW =\n{dw:.6}");
     println!("   dL/db = {db:.6}");
-    println!("   dL/dx = {:?} (x is a constant: no gradient kept)", grads.wrt(xv).map(|_| ()));
+    println!("   dL/dx = {:?} (x is a constant: no gradient kept)", grads.wrt(xv)?.map(|_| ()));
 
     // 3. Check one element by a central difference. For a smooth function the error of the
     //    central difference is O(h²), so with h = 1e-5 analytic and numeric agree to ~1e-10.

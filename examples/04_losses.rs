@@ -123,7 +123,7 @@ fn main() -> detaux::Result<()> {
         let leaf = t.leaf(small.clone());
         let reg = distribution_loss(mode, pair_distances(leaf)?, &sel)?;
         let value = reg.scalar()?;
-        let has_gradient = t.backward(reg)?.wrt(leaf).is_some_and(|g| g.iter().any(|&v| v != 0.0));
+        let has_gradient = t.backward(reg)?.wrt(leaf)?.is_some_and(|g| g.iter().any(|&v| v != 0.0));
         println!("   {mode:?}: L_reg = {value:.6}; gradient reaches the codes: {has_gradient}");
     }
     let fixed = sel.clone();
