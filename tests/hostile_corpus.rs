@@ -33,7 +33,7 @@ fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
 
 fn npy_raw(dict: &str, data: &[u8]) -> Vec<u8> {
     let mut h = dict.to_string();
-    while (10 + h.len() + 1) % 64 != 0 {
+    while !(10 + h.len() + 1).is_multiple_of(64) {
         h.push(' ');
     }
     h.push('\n');

@@ -6,7 +6,7 @@ use detaux::io::write_atomic;
 
 fn npy_with_header(dict: &str) -> Vec<u8> {
     let mut h = dict.to_string();
-    while (10 + h.len() + 1) % 64 != 0 {
+    while !(10 + h.len() + 1).is_multiple_of(64) {
         h.push(' ');
     }
     h.push('\n');

@@ -69,7 +69,7 @@ fn task_class_counts_are_bounded() {
 }
 
 fn npy_dir(name: &str, labels: &[i64], factors_txt: Option<&str>) -> PathBuf {
-    let d = scratch(name);
+    let d = scratch(&format!("npy-{name}"));
     write_npy(&d.join("images.npy"), &[labels.len(), 4, 4], &vec![7u8; labels.len() * 16]).unwrap();
     write_npy(&d.join("labels.npy"), &[labels.len()], labels).unwrap();
     if let Some(t) = factors_txt {
