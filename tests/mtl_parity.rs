@@ -7,7 +7,7 @@
 //!
 //! Regenerate (not run by CI):
 //! `cargo test --release --test mtl_parity -- --ignored export` then
-//! `/work/venv/py/bin/python tools/mtl_parity.py target/mtl_parity_inputs tests/fixtures/mtl_parity`.
+//! `python tools/mtl_parity.py target/mtl_parity_inputs tests/fixtures/mtl_parity`.
 
 use detaux::io::{read_npy, write_npy, NpyData};
 use detaux::mtl::train::{TrainConfig, Trainer};

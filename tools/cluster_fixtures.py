@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 """Writes the stage-2 clustering fixtures to tests/fixtures/cluster/ (not run by CI).
 
-    /work/venv/py/bin/python tools/cluster_fixtures.py [--out tests/fixtures/cluster]
+    python tools/cluster_fixtures.py [--out tests/fixtures/cluster]
 
-scikit-learn 1.9.1 and hdbscan 0.8.44 (see /work/shared/anchors/requirements.txt).
+scikit-learn 1.9.1 and hdbscan 0.8.44.
 
 k-means (`kmeans_*`): gaussian blobs n=10 000, d=10, k=8 (make_blobs, cluster_std=4.0,
 random_state=42), float32; initial centres from sklearn's kmeans_plusplus(random_state=0);

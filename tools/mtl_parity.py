@@ -5,7 +5,7 @@ The stage-3 model (conv k4 s2 p1 + ReLU trunk, flatten, heads Linear-Dropout(0)-
 on the weights and batch exported by detaux:
 
     cargo test --release --test mtl_parity -- --ignored export   # writes target/mtl_parity_inputs/
-    /work/venv/py/bin/python tools/mtl_parity.py target/mtl_parity_inputs tests/fixtures/mtl_parity
+    python tools/mtl_parity.py target/mtl_parity_inputs tests/fixtures/mtl_parity
 
 Four AdamW steps (lr 1e-3, wd 5e-3, torch defaults otherwise) for each weighting, as LibMTL
 (median-research-group/LibMTL, LibMTL/weighting/{EW,UW,PCGrad,GradNorm}.py, rep_grad=False):
