@@ -10,8 +10,10 @@ pair flags and consistency mixes exported by detaux:
     python tools/stage1_parity.py target/stage1_parity_inputs tests/fixtures/stage1_parity
 
 Cases: forced oracle + reference (detached) distribution term; unforced oracle + reference;
-forced + trainable (PMP) distribution term. For each, writes `<case>.json` (every loss term)
-and `<case>_grads.npy` (float32, every parameter's gradient flattened and concatenated in
+forced + trainable (PMP) distribution term. For each, writes `<case>.json` (every loss term,
+and under "grad_share" the weight of each term's gradient in the total: the largest, over
+parameter tensors, of |d(weighted term)/dp| / |d(total)/dp|, 0 for a term without gradient)
+and `<case>_grads.npy` (float64, every parameter's gradient flattened and concatenated in
 detaux's parameter order, listed in `param_order.txt`).
 
 The oracle is the reference's softmax(1e6 * dist_norm) (a hard argmax here, the values are
@@ -100,7 +102,23 @@ def step(enc, dec, projs, x1, x2, differs, mixes, forced, trainable_reg):
     terms = dict(reconstruction=loss_rec.item(), sparsity=loss_sparsity.item(), consistency=loss_consistency.item(),
                  distance=loss_distance.item(), distribution=loss_reg.item(), total=loss.item(),
                  selection=sel.argmax(-1).tolist())
-    return loss, terms
+    weighted = dict(reconstruction=loss_rec, sparsity=0.1 * loss_sparsity, consistency=100 * loss_consistency,
+                    distance=0.1 * loss_distance, distribution=1e-4 * loss_reg)
+    return loss, terms, weighted
+
+
+def grad_share(weighted, loss, params):
+    """For each weighted term: max over tensors of |grad of the term| / |grad of the total|."""
+    ps = list(params.values())
+    total = torch.autograd.grad(loss, ps, retain_graph=True)
+    share = {}
+    for name, term in weighted.items():
+        if not term.requires_grad:
+            share[name] = 0.0
+            continue
+        gs = torch.autograd.grad(term, ps, retain_graph=True, allow_unused=True)
+        share[name] = max((g.norm() / t.norm()).item() if g is not None else 0.0 for g, t in zip(gs, total))
+    return share
 
 
 def main(src, dst):
@@ -122,9 +140,10 @@ def main(src, dst):
     for case, forced, trainable in [("forced", True, False), ("unforced", False, False), ("forced_trainable", True, True)]:
         for p in params.values():
             p.grad = None
-        loss, terms = step(enc, dec, projs, x1, x2, differs, mixes, forced, trainable)
+        loss, terms, weighted = step(enc, dec, projs, x1, x2, differs, mixes, forced, trainable)
+        terms["grad_share"] = grad_share(weighted, loss, params)
         loss.backward()
-        flat = np.concatenate([params[n].grad.detach().numpy().ravel() for n in order]).astype(np.float32)
+        flat = np.concatenate([params[n].grad.detach().numpy().ravel() for n in order]).astype(np.float64)
         np.save(os.path.join(dst, f"{case}_grads.npy"), flat)
         terms["torch"] = torch.__version__
         with open(os.path.join(dst, f"{case}.json"), "w") as f:
