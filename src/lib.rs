@@ -26,8 +26,8 @@
 //! `default-features = false` keeps only the numeric core.
 //!
 //! ## Reading order
-//! The examples are lessons, each self-contained, printing what it shows, and each running in
-//! well under a minute with `cargo run --release --example NAME`:
+//! The examples are lessons, each self-contained and printing what it shows; run one with
+//! `cargo run --release --example NAME`. The first six take well under a minute each:
 //!
 //! | example | lesson | then read |
 //! |---|---|---|
