@@ -151,7 +151,7 @@ fn stage1_sizes_are_bounded_before_building_anything() {
 fn stage3_sizes_are_bounded_and_named_as_flags() {
     for (c, flag) in [
         (TrainConfig { widths: vec![100_000], ..TrainConfig::default() }, "--trunk-widths"),
-        (TrainConfig { widths: vec![32; 7], ..TrainConfig::default() }, "--trunk-widths"),
+        (TrainConfig { widths: vec![32; 40], ..TrainConfig::default() }, "--trunk-widths"),
         (TrainConfig { hidden: 0, ..TrainConfig::default() }, "--head-hidden"),
         (TrainConfig { lr: 0.0, ..TrainConfig::default() }, "--lr"),
         (TrainConfig { weight_decay: f64::NAN, ..TrainConfig::default() }, "--weight-decay"),

@@ -151,13 +151,12 @@ pub fn load_aux_labels(path: &Path, n: usize) -> Result<Task> {
     }
     let max_label = crate::limits::MAX_CLASSES as i64 - 1;
     if let Some((i, &v)) = values.iter().enumerate().find(|(_, &v)| !(0..=max_label).contains(&v)) {
-        return Err(Error::format(
-            path,
-            format!(
-                "aux label {v} at index {i} is outside 0..={max_label} (at most {} classes)",
-                crate::limits::MAX_CLASSES
-            ),
-        ));
+        let why = if v < 0 {
+            "is negative (labels must be >= 0)".to_string()
+        } else {
+            format!("is outside 0..={max_label} (at most {} classes)", crate::limits::MAX_CLASSES)
+        };
+        return Err(Error::format(path, format!("aux label {v} at index {i} {why}")));
     }
     let labels: Vec<usize> = values.iter().map(|&v| v as usize).collect();
     let task = labels_task("aux", labels).map_err(|e| Error::format(path, e.to_string()))?;

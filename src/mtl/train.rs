@@ -148,7 +148,7 @@ impl TrainConfig {
         // real class counts): too large widths are refused before any data is loaded.
         let probe = MtlModelConfig {
             channels: 3,
-            input_size: 64,
+            input_size: if self.widths.len() < 32 { 64usize.max(1 << self.widths.len()) } else { 64 },
             widths: self.widths.clone(),
             hidden: self.hidden,
             dropout: self.dropout,
