@@ -1,6 +1,8 @@
 //! One full stage-1 training step: B = 32 pairs of 64×64×3 images, all five loss
 //! terms active (β1 = β2 = β3 = 1, past the warm-up, consistency with 2B mixes), forced
-//! oracle, backward, and one Adam step (lr 5e-4, weight decay 1e-6), at 1 and 2 threads.
+//! oracle, backward, and one Adam step (lr 5e-4, weight decay 1e-6), at 1 and 2 threads, on
+//! the native kernels (ids `1t`, `2t`) and on the portable ones (`portable-1t`, `portable-2t`,
+//! the cost of `--kernels portable`).
 //!
 //! The same step in PyTorch is the reference side of `benches/README.md`.
 //! Run: `cargo bench --bench train_step` (`-- --quick` to check it works). Like the `detaux`
@@ -11,7 +13,7 @@ use detaux::autodiff::Tape;
 use detaux::losses::{sample_mixes, Oracle};
 use detaux::models::{DisentangleModel, ModelConfig};
 use detaux::optim::{Adam, Optimizer};
-use detaux::par::ThreadPool;
+use detaux::par::{KernelSet, ThreadPool};
 use detaux::rng::SeedTree;
 use detaux::stage1::{training_step, Betas, LossConfig, Stage1Config};
 use ndarray::Array4;
@@ -35,11 +37,15 @@ fn bench_train_step(c: &mut Criterion) {
     let adam = Stage1Config::default().adam;
     let mut g = c.benchmark_group("stage1_train_step_b32");
     g.sample_size(20).measurement_time(Duration::from_secs(15)).warm_up_time(Duration::from_secs(3));
-    for threads in [1usize, 2] {
-        let pool = ThreadPool::new(threads).expect("pool");
+    for (kernels, threads) in [1usize, 2].into_iter().flat_map(|t| [(KernelSet::Native, t), (KernelSet::Portable, t)]) {
+        let pool = ThreadPool::with_kernels(threads, kernels).expect("pool");
+        let id = match kernels {
+            KernelSet::Native => format!("{threads}t"),
+            KernelSet::Portable => format!("portable-{threads}t"),
+        };
         let mut model = DisentangleModel::<f32>::new(ModelConfig::default(), &mut seeds.rng("init")).expect("model");
         let mut opt = Adam::new(adam).expect("adam");
-        g.bench_with_input(BenchmarkId::from_parameter(format!("{threads}t")), &threads, |bench, _| {
+        g.bench_with_input(BenchmarkId::from_parameter(id), &threads, |bench, _| {
             bench.iter(|| {
                 pool.install(|| {
                     let tape = Tape::new();

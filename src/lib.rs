@@ -15,8 +15,11 @@
 //!   in a fixed order ([`par`]);
 //! - autodiff walks a flat, creation-ordered tape, so gradient accumulation order is fixed.
 //!
-//! Results may differ between machines that run another SIMD kernel (AVX2, AVX-512 or
-//! portable), because each kernel has its own summation order; never between thread counts.
+//! With the native kernels (the default), results may differ between machines that run
+//! another SIMD kernel (AVX2, AVX-512 or none), because each kernel has its own summation
+//! order; never between thread counts. A pool built with [`par::KernelSet::Portable`]
+//! (`--kernels portable`) runs one summation order without fused multiply-adds on every CPU,
+//! so the same seed gives the same bits on any machine with the same math library.
 //!
 //! ## Features
 //! - `io` (default): file formats of the library — JSON reports and checkpoints (serde,

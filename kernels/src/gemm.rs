@@ -413,7 +413,7 @@ pub unsafe fn gemm_portable_raw<T: Float>(
                     // SAFETY: column p < k of a valid row of A.
                     let av = unsafe { *row.offset(p as isize * csa) };
                     for (s, &bj) in acc_r.iter_mut().zip(bv) {
-                        *s = *s + av * bj;
+                        *s += av * bj;
                     }
                 }
             }

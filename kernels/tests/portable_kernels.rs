@@ -24,7 +24,7 @@ fn formula<T: Float>(alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: &
         for j in 0..b.cols {
             let mut acc = T::ZERO;
             for p in 0..a.cols {
-                acc = acc + a.at(i, p) * b.at(p, j);
+                acc += a.at(i, p) * b.at(p, j);
             }
             let e = &mut c[i * rsc + j * csc];
             *e = if beta == T::ZERO { alpha * acc } else { alpha * acc + beta * *e };
