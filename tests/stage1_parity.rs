@@ -113,7 +113,8 @@ fn check_case<T: Element>(case: &str, oracle_forced: bool, distribution: Distrib
     let dir = fixture_dir();
     let expected = expected(case);
     let grads_ref = reference_grads(case);
-    let (term_bound, grad_bound) = if T::NAME == "f64" { (F64_BOUND, F64_BOUND) } else { (F32_TERM_BOUND, F32_GRAD_BOUND) };
+    let (term_bound, grad_bound) =
+        if T::NAME == "f64" { (F64_BOUND, F64_BOUND) } else { (F32_TERM_BOUND, F32_GRAD_BOUND) };
     let inp = inputs();
     let (model, x1) = cast::<T>(&inp.model, &inp.x1);
     let (_, x2) = cast::<T>(&inp.model, &inp.x2);
