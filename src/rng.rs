@@ -71,8 +71,23 @@ pub fn splitmix64(mut z: u64) -> u64 {
 /// 64-bit FNV-1a of a string.
 #[inline]
 pub fn fnv1a64(s: &str) -> u64 {
-    let mut h: u64 = 0xCBF2_9CE4_8422_2325;
-    for b in s.bytes() {
+    fnv1a64_bytes(s.as_bytes())
+}
+
+/// 64-bit FNV-1a of bytes (checksums and data fingerprints; not a cryptographic hash).
+#[inline]
+pub fn fnv1a64_bytes(bytes: &[u8]) -> u64 {
+    fnv1a64_continue(FNV1A64_OFFSET, bytes)
+}
+
+/// The FNV-1a 64 offset basis: the hash of no bytes.
+pub const FNV1A64_OFFSET: u64 = 0xCBF2_9CE4_8422_2325;
+
+/// FNV-1a 64 state `h` after also reading `bytes`, so that
+/// `fnv1a64_continue(fnv1a64_bytes(a), b)` is the hash of `a` followed by `b`.
+#[inline]
+pub fn fnv1a64_continue(mut h: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
         h ^= b as u64;
         h = h.wrapping_mul(0x0000_0100_0000_01B3);
     }

@@ -31,19 +31,6 @@ fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
     v
 }
 
-fn npy_raw(dict: &str, data: &[u8]) -> Vec<u8> {
-    let mut h = dict.to_string();
-    while !(10 + h.len() + 1).is_multiple_of(64) {
-        h.push(' ');
-    }
-    h.push('\n');
-    let mut v = b"\x93NUMPY\x01\x00".to_vec();
-    v.extend_from_slice(&(h.len() as u16).to_le_bytes());
-    v.extend_from_slice(h.as_bytes());
-    v.extend_from_slice(data);
-    v
-}
-
 fn write(path: &Path, bytes: &[u8]) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, bytes).unwrap();
@@ -76,7 +63,7 @@ fn snapshot(root: &Path) -> BTreeMap<PathBuf, Option<u64>> {
                 out.insert(p.clone(), None);
                 stack.push(p);
             } else {
-                out.insert(p.clone(), Some(detaux::data::dataset::fnv1a64(&std::fs::read(&p).unwrap())));
+                out.insert(p.clone(), Some(detaux::rng::fnv1a64_bytes(&std::fs::read(&p).unwrap())));
             }
         }
     }
@@ -142,14 +129,14 @@ fn every_subcommand_refuses_every_hostile_input_cleanly() {
     npy_dir(&root, "npy-lying", &good_labels(), None);
     write(
         &d.join("images.npy"),
-        &npy_raw("{'descr': '|u1', 'fortran_order': False, 'shape': (1000000, 64, 64), }", &[1; 1280]),
+        &common::npy_raw("{'descr': '|u1', 'fortran_order': False, 'shape': (1000000, 64, 64), }", &[1; 1280]),
     );
     specs.push((format!("npy:{}", d.display()), "images.npy".into()));
     let d = root.join("npy-huge-shape");
     npy_dir(&root, "npy-huge-shape", &good_labels(), None);
     write(
         &d.join("images.npy"),
-        &npy_raw(
+        &common::npy_raw(
             "{'descr': '|u1', 'fortran_order': False, 'shape': (4611686018427387904, 4611686018427387904), }",
             &[1; 64],
         ),
@@ -161,7 +148,10 @@ fn every_subcommand_refuses_every_hostile_input_cleanly() {
     specs.push((format!("npy:{}", d.display()), "images.npy".into()));
     let d = root.join("npy-nodict");
     npy_dir(&root, "npy-nodict", &good_labels(), None);
-    write(&d.join("images.npy"), &npy_raw("'descr': '|u1', 'fortran_order': False, 'shape': (20, 8, 8)", &[1; 1280]));
+    write(
+        &d.join("images.npy"),
+        &common::npy_raw("'descr': '|u1', 'fortran_order': False, 'shape': (20, 8, 8)", &[1; 1280]),
+    );
     specs.push((format!("npy:{}", d.display()), "images.npy".into()));
     let mut huge = good_labels();
     huge[0] = 1 << 40;
@@ -254,7 +244,7 @@ fn every_subcommand_refuses_every_hostile_input_cleanly() {
     write_npy(&p, &[1797], &vec![0.5f32; 1797]).unwrap();
     aux_files.push(p.display().to_string());
     let p = root.join("aux").join("truncated.npy");
-    write(&p, &npy_raw("{'descr': '<i8', 'fortran_order': False, 'shape': (1797,), }", &[0; 100]));
+    write(&p, &common::npy_raw("{'descr': '<i8', 'fortran_order': False, 'shape': (1797,), }", &[0; 100]));
     aux_files.push(p.display().to_string());
     for f in &aux_files {
         let name = Path::new(f).file_name().unwrap().to_str().unwrap().to_string();

@@ -4,17 +4,10 @@
 use detaux::io::npy::parse_npy;
 use detaux::io::write_atomic;
 
+mod common;
+
 fn npy_with_header(dict: &str) -> Vec<u8> {
-    let mut h = dict.to_string();
-    while !(10 + h.len() + 1).is_multiple_of(64) {
-        h.push(' ');
-    }
-    h.push('\n');
-    let mut v = b"\x93NUMPY\x01\x00".to_vec();
-    v.extend_from_slice(&(h.len() as u16).to_le_bytes());
-    v.extend_from_slice(h.as_bytes());
-    v.extend_from_slice(&[1, 2]);
-    v
+    common::npy_raw(dict, &[1, 2])
 }
 
 #[test]

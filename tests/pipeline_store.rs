@@ -3,7 +3,7 @@
 //! uninterrupted run; a state made with other settings is refused with the flag's name.
 #![cfg(feature = "io")]
 
-use detaux::pipeline::{Experiment, ExperimentConfig, PipelineObserver, Preset, Quiet, Stage1Source};
+use detaux::pipeline::{Experiment, ExperimentConfig, PipelineObserver, Quiet, Stage1Source};
 use detaux::stage1::{Control, EpochRecord, Observer, Trainer};
 use detaux::Error;
 use std::path::{Path, PathBuf};
@@ -14,15 +14,10 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+mod common;
+
 fn tiny_config() -> ExperimentConfig {
-    let mut c = ExperimentConfig::from_preset(&Preset::digits());
-    c.seeds = 1;
-    c.pipeline.stage1.epochs = 2;
-    c.pipeline.stage1.pairs_per_epoch = Some(96);
-    c.pipeline.stage3.epochs = 2;
-    c.pipeline.clustering.method = "kmeans:3".parse().unwrap();
-    c.pipeline.split.train_fraction = Some(0.2); // 287 images keep the test short
-    c
+    common::tiny_pipeline_config()
 }
 
 /// `report.json` without the wall times.

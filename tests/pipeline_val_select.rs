@@ -2,18 +2,13 @@
 //! trained in full; with the rule's own subspace and clustering as the only candidate it
 //! reproduces `detaux-mtl` bitwise; without a validation split it is refused.
 
-use detaux::pipeline::{Experiment, ExperimentConfig, Preset, Quiet, ValSelection};
+use detaux::pipeline::{Experiment, ExperimentConfig, Quiet, ValSelection};
 use detaux::Error;
 
+mod common;
+
 fn tiny_config() -> ExperimentConfig {
-    let mut c = ExperimentConfig::from_preset(&Preset::digits());
-    c.seeds = 1;
-    c.pipeline.stage1.epochs = 2;
-    c.pipeline.stage1.pairs_per_epoch = Some(96);
-    c.pipeline.stage3.epochs = 2;
-    c.pipeline.clustering.method = "kmeans:3".parse().unwrap();
-    c.pipeline.split.train_fraction = Some(0.2); // 287 images keep the test short
-    c
+    common::tiny_pipeline_config()
 }
 
 fn accuracies(report: &detaux::pipeline::ExperimentReport, arm: &str) -> Vec<f64> {

@@ -15,6 +15,7 @@
 
 use crate::data::resize;
 use crate::error::{Error, Result};
+use crate::rng::fnv1a64_bytes;
 use ndarray::{Array2, Array4, ArrayView2};
 use rayon::prelude::*;
 
@@ -324,7 +325,7 @@ impl Dataset {
     /// block hashes are combined in block order, so the value does not depend on the threads.
     pub fn fingerprint(&self) -> String {
         const BLOCK: usize = 1 << 20;
-        let blocks: Vec<u64> = self.images.par_chunks(BLOCK).map(fnv1a64).collect();
+        let blocks: Vec<u64> = self.images.par_chunks(BLOCK).map(fnv1a64_bytes).collect();
         let mut head = Vec::new();
         for v in [self.n, self.height, self.width, self.channels, self.specs.len()] {
             head.extend_from_slice(&(v as u64).to_le_bytes());
@@ -340,7 +341,7 @@ impl Dataset {
         for v in self.factors.iter() {
             head.extend_from_slice(&v.to_le_bytes());
         }
-        format!("{:016x}", fnv1a64(&head))
+        format!("{:016x}", fnv1a64_bytes(&head))
     }
 
     /// Heap bytes held: images plus factor matrix (what the memory budget counts).
@@ -449,14 +450,4 @@ impl Dataset {
         d.predefined_split = predefined_split;
         Ok(d)
     }
-}
-
-/// FNV-1a 64 of `bytes`.
-pub fn fnv1a64(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xCBF2_9CE4_8422_2325;
-    for &b in bytes {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0000_0100_0000_01B3);
-    }
-    h
 }

@@ -66,11 +66,7 @@ const CHECKSUM_PLACEHOLDER: &str = "0000000000000000";
 
 /// FNV-1a 64 of `head` followed by `data`.
 fn checksum(head: &[u8], data: &[u8]) -> String {
-    let mut h: u64 = 0xCBF2_9CE4_8422_2325;
-    for &b in head.iter().chain(data) {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0000_0100_0000_01B3);
-    }
+    let h = crate::rng::fnv1a64_continue(crate::rng::fnv1a64_bytes(head), data);
     format!("{h:016x}")
 }
 
