@@ -138,7 +138,7 @@ fn main() -> detaux::Result<()> {
     //    (SimpleConv64 at 64×64, here with K = 3 projectors in R^2, one channel).
     println!("\n5. L_cons (§3.3)");
     let model = DisentangleModel::<f64>::new(
-        ModelConfig { channels: 1, latent_dim: d, n_subspaces: k },
+        ModelConfig { channels: 1, latent_dim: d, n_subspaces: k, image_size: 64 },
         &mut SeedTree::new(4).rng("init"),
     )?;
     let mixes = sample_mixes(k, b, &mut SeedTree::new(4).rng("mixes"));

@@ -60,6 +60,7 @@ pub mod losses;
 pub mod models;
 pub mod mtl;
 pub mod nn;
+pub mod observe;
 pub mod optim;
 pub mod par;
 pub mod pipeline;

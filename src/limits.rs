@@ -30,6 +30,8 @@ pub const MAX_PARAMS: u128 = 1 << 25;
 pub const MAX_SUBSPACES: usize = 1024;
 /// Most worker threads.
 pub const MAX_THREADS: usize = 256;
+/// Largest side of the models' square input (the resize to it allocates `n · side² · c` bytes).
+pub const MAX_IMAGE_SIDE: usize = 1024;
 
 /// Checks a parameter count (computed in `u128`, so no size overflows first).
 ///

@@ -8,7 +8,7 @@ use detaux::limits::{MAX_CLASSES, MAX_PARAMS, MAX_THREADS};
 use detaux::models::disentangle::{DisentangleModel, ModelConfig};
 use detaux::mtl::data::{load_aux_labels, principal_task, SplitConfig};
 use detaux::mtl::model::{MtlModel, MtlModelConfig};
-use detaux::mtl::train::{train, Silent, Splits, Task, TrainConfig};
+use detaux::mtl::train::{train, NoObserver, Splits, Task, TrainConfig};
 use detaux::mtl::weighting::WeightingSpec;
 use detaux::nn::Module;
 use detaux::rng::SeedTree;
@@ -169,8 +169,8 @@ fn stage3_sizes_are_bounded_and_named_as_flags() {
 #[test]
 fn parameter_counts_match_the_built_models() {
     let seeds = SeedTree::new(1);
-    for (c, d, k) in [(1, 10, 10), (3, 4, 2), (3, 33, 7)] {
-        let cfg = ModelConfig { channels: c, latent_dim: d, n_subspaces: k };
+    for (c, d, k, s) in [(1, 10, 10, 64), (3, 4, 2, 64), (3, 33, 7, 64), (1, 10, 10, 32), (3, 5, 3, 16), (1, 4, 2, 8)] {
+        let cfg = ModelConfig { channels: c, latent_dim: d, n_subspaces: k, image_size: s };
         let m = DisentangleModel::<f32>::new(cfg, &mut seeds.rng("init")).unwrap();
         let mut n = 0;
         m.encoder.visit_params(&mut |p| n += p.value.len());
@@ -181,10 +181,14 @@ fn parameter_counts_match_the_built_models() {
         }
         assert_eq!(cfg.num_params(), n as u128);
     }
-    let cfg = MtlModelConfig { widths: vec![8, 16, 4], hidden: 20, ..MtlModelConfig::simple_conv64(3, vec![10, 4]) };
+    let cfg = MtlModelConfig {
+        widths: vec![8, 16, 4],
+        hidden: 20,
+        ..MtlModelConfig::simple_conv(3, 64, vec![10, 4]).unwrap()
+    };
     let m = MtlModel::new(cfg.clone(), &mut seeds.rng("init")).unwrap();
     assert_eq!(cfg.num_params(), m.num_params() as u128);
-    let default = MtlModelConfig::simple_conv64(3, vec![10, 4]);
+    let default = MtlModelConfig::simple_conv(3, 64, vec![10, 4]).unwrap();
     assert!(default.num_params() < MAX_PARAMS);
 }
 
@@ -197,6 +201,6 @@ fn stage3_divergence_stops_training() {
     let splits = detaux::mtl::data::experiment_splits(&data, &SplitConfig::default(), &seeds).unwrap();
     let splits = Splits { train: splits.train, val: None, test: splits.test };
     let cfg = TrainConfig { epochs: 2, lr: 1e6, widths: vec![4, 4], hidden: 16, ..TrainConfig::default() };
-    let err = train(&data, &tasks, &splits, &WeightingSpec::Equal, &cfg, &seeds, &mut Silent).unwrap_err();
+    let err = train(&data, &tasks, &splits, &WeightingSpec::Equal, &cfg, &seeds, &mut NoObserver).unwrap_err();
     assert!(msg(err).contains("training diverged"));
 }

@@ -4,7 +4,7 @@
 
 use detaux::mtl::data::{experiment_splits, principal_task, random_labels, SplitConfig};
 use detaux::mtl::report::{mean_std, pixel_features, pixel_kmeans_task, run_arm, Report};
-use detaux::mtl::train::{Silent, TrainConfig};
+use detaux::mtl::train::{NoObserver, TrainConfig};
 use detaux::mtl::weighting::WeightingSpec;
 use detaux::rng::SeedTree;
 use serde_json::{json, Value};
@@ -47,7 +47,8 @@ fn report_of_two_arms_and_two_seeds_is_written_and_consistent() {
     for seed in [1u64, 2] {
         let rnd = random_labels(data.len(), 4, &SeedTree::new(seed)).unwrap();
         report.runs.push(
-            run_arm("stl", &data, &splits, &principal, None, &WeightingSpec::Equal, &cfg, seed, &mut Silent).unwrap(),
+            run_arm("stl", &data, &splits, &principal, None, &WeightingSpec::Equal, &cfg, seed, &mut NoObserver)
+                .unwrap(),
         );
         report.runs.push(
             run_arm(
@@ -59,7 +60,7 @@ fn report_of_two_arms_and_two_seeds_is_written_and_consistent() {
                 &WeightingSpec::Equal,
                 &cfg,
                 seed,
-                &mut Silent,
+                &mut NoObserver,
             )
             .unwrap(),
         );
@@ -121,7 +122,7 @@ fn all_arms_of_one_seed_share_the_split_and_the_principal_task() {
     let mut seen = Vec::new();
     let runs = run_all_arms(&data, &splits, &principal, &tasks, &WeightingSpec::Uncertainty, &cfg, &mut |a, s| {
         seen.push((a.to_string(), s));
-        Box::new(Silent)
+        Box::new(NoObserver)
     })
     .unwrap();
     let names: Vec<&str> = runs.iter().map(|r| r.arm.as_str()).collect();

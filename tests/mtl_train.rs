@@ -5,7 +5,7 @@
 
 use detaux::io::write_npy;
 use detaux::mtl::data::{experiment_splits, principal_task, random_labels, SplitConfig};
-use detaux::mtl::train::{train, Silent, TrainConfig};
+use detaux::mtl::train::{train, NoObserver, TrainConfig};
 use detaux::mtl::weighting::WeightingSpec;
 use detaux::rng::SeedTree;
 use serde_json::Value;
@@ -202,14 +202,14 @@ fn model_selection_uses_the_validation_split_never_test() {
     assert_eq!(all.len(), n);
     let tasks = vec![principal_task(&data).unwrap(), random_labels(data.len(), 3, &seeds).unwrap()];
     let cfg = TrainConfig { epochs: 4, widths: vec![4, 4, 8, 8], hidden: 32, lr: 1e-3, ..TrainConfig::default() };
-    let out = train(&data, &tasks, &splits, &WeightingSpec::Equal, &cfg, &seeds, &mut Silent).unwrap();
+    let out = train(&data, &tasks, &splits, &WeightingSpec::Equal, &cfg, &seeds, &mut NoObserver).unwrap();
     assert_eq!(out.selection, "best_val_principal_accuracy");
     let accs: Vec<f64> = out.epochs.iter().map(|r| r.val.as_ref().unwrap()[0].accuracy).collect();
     let best = accs.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     assert_eq!(out.selected_epoch, accs.iter().position(|&a| a == best).unwrap());
     assert_eq!(out.principal_test(), out.epochs[out.selected_epoch].test[0]);
     // The STL baseline (principal task only) trains the same way and starts from the same weights.
-    let stl = train(&data, &tasks[..1], &splits, &WeightingSpec::Equal, &cfg, &seeds, &mut Silent).unwrap();
+    let stl = train(&data, &tasks[..1], &splits, &WeightingSpec::Equal, &cfg, &seeds, &mut NoObserver).unwrap();
     assert_eq!(stl.task_names, vec!["label".to_string()]);
     assert_eq!(stl.steps, out.steps);
 }
@@ -223,7 +223,7 @@ fn training_lowers_the_loss_on_an_easy_setting() {
     let splits = experiment_splits(&data, &split_cfg, &seeds).unwrap();
     let tasks = vec![principal_task(&data).unwrap()];
     let cfg = TrainConfig { epochs: 6, widths: vec![8, 8, 16, 16], hidden: 64, lr: 2e-3, ..TrainConfig::default() };
-    let out = train(&data, &tasks, &splits, &WeightingSpec::Equal, &cfg, &seeds, &mut Silent).unwrap();
+    let out = train(&data, &tasks, &splits, &WeightingSpec::Equal, &cfg, &seeds, &mut NoObserver).unwrap();
     let first = out.epochs[0].train[0].loss;
     let last = out.epochs.last().unwrap().train[0].loss;
     assert!(last < 0.8 * first, "train loss {first} -> {last}");
@@ -265,4 +265,50 @@ fn cluster_ids_convert_to_labels() {
     assert_eq!(detaux::mtl::data::labels_from_i64(&[0, 2, 1]).unwrap(), vec![0, 2, 1]);
     let e = detaux::mtl::data::labels_from_i64(&[0, -1]).unwrap_err().to_string();
     assert!(e.contains("-1 at index 1"), "{e}");
+}
+
+#[test]
+fn an_observer_can_stop_stage3_and_sees_every_step() {
+    use detaux::mtl::train::{Control, EpochRecord, Observer, StepRecord, Trainer};
+    struct StopAt {
+        step: Option<usize>,
+        epoch: Option<usize>,
+        steps: Vec<StepRecord>,
+        epochs: usize,
+    }
+    impl Observer for StopAt {
+        fn on_step(&mut self, _: &Trainer, r: &StepRecord) -> detaux::Result<Control> {
+            self.steps.push(*r);
+            Ok(if Some(r.global_step) == self.step { Control::Stop } else { Control::Continue })
+        }
+        fn on_epoch(&mut self, _: &Trainer, r: &EpochRecord) -> detaux::Result<Control> {
+            self.epochs += 1;
+            Ok(if Some(r.epoch) == self.epoch { Control::Stop } else { Control::Continue })
+        }
+    }
+    let seeds = SeedTree::new(2);
+    let data = detaux::data::digits::load().unwrap().to_model_input(32, 1).unwrap();
+    let split_cfg = SplitConfig { test_fraction: 0.05, train_fraction: Some(0.1), val_fraction: None };
+    let splits = experiment_splits(&data, &split_cfg, &seeds).unwrap();
+    let tasks = vec![principal_task(&data).unwrap()];
+    let cfg = TrainConfig { epochs: 3, widths: vec![4, 8, 8], hidden: 16, ..TrainConfig::default() };
+    let per_epoch = splits.train.len().div_ceil(cfg.batch_size);
+    assert!(per_epoch >= 3);
+    // Every step is reported, numbered 1.., with the run's totals.
+    let mut all = StopAt { step: None, epoch: None, steps: vec![], epochs: 0 };
+    let full = train(&data, &tasks, &splits, &WeightingSpec::Equal, &cfg, &seeds, &mut all).unwrap();
+    assert_eq!(all.steps.len(), 3 * per_epoch);
+    assert!(all.steps.iter().enumerate().all(|(i, r)| r.global_step == i + 1 && r.total_steps == 3 * per_epoch));
+    assert_eq!((all.epochs, full.epochs.len(), full.steps), (3, 3, 3 * per_epoch));
+    // Stop from on_epoch: the epochs so far are reported, the first identical to the full run's.
+    let mut at_epoch = StopAt { step: None, epoch: Some(0), steps: vec![], epochs: 0 };
+    let one = train(&data, &tasks, &splits, &WeightingSpec::Equal, &cfg, &seeds, &mut at_epoch).unwrap();
+    assert_eq!((one.epochs.len(), one.steps, one.selected_epoch), (1, per_epoch, 0));
+    assert_eq!(one.epochs[0].test, full.epochs[0].test);
+    // Stop from on_step: training ends after that step; the partial epoch is evaluated.
+    let mut at_step = StopAt { step: Some(per_epoch + 2), epoch: None, steps: vec![], epochs: 0 };
+    let partial = train(&data, &tasks, &splits, &WeightingSpec::Equal, &cfg, &seeds, &mut at_step).unwrap();
+    assert_eq!((partial.epochs.len(), partial.steps, at_step.epochs), (2, per_epoch + 2, 2));
+    assert_eq!(partial.epochs[0].test, full.epochs[0].test);
+    assert!(partial.epochs[1].train[0].loss.is_finite());
 }

@@ -194,7 +194,7 @@ fn metrics_match_hand_computed_values() {
 
 #[test]
 fn model_has_the_reference_shapes_and_the_stl_model_shares_initial_weights() {
-    let cfg = MtlModelConfig::simple_conv64(3, vec![4, 6]);
+    let cfg = MtlModelConfig::simple_conv(3, 64, vec![4, 6]).unwrap();
     assert_eq!(cfg.feature_dim(), 1024);
     let m = MtlModel::new(cfg, &mut SeedTree::new(7).rng("init")).unwrap();
     let conv = 3 * 32 * 16 + 32 + 32 * 32 * 16 + 32 + 32 * 64 * 16 + 64 + 64 * 64 * 16 + 64;
@@ -207,19 +207,22 @@ fn model_has_the_reference_shapes_and_the_stl_model_shares_initial_weights() {
     assert_eq!(y.shape(), vec![2, 6]);
     assert!(m.features(tape.constant(ndarray::Array4::<f32>::zeros((2, 1, 64, 64)).into_dyn())).is_err());
     // STL: same generator → same trunk and principal head.
-    let stl = MtlModel::new(MtlModelConfig::simple_conv64(3, vec![4]), &mut SeedTree::new(7).rng("init")).unwrap();
+    let stl =
+        MtlModel::new(MtlModelConfig::simple_conv(3, 64, vec![4]).unwrap(), &mut SeedTree::new(7).rng("init")).unwrap();
     let mut a = Vec::new();
     stl.visit_params(&mut |p| a.push(p.clone()));
     let mut b = Vec::new();
     m.visit_params(&mut |p| b.push(p.clone()));
     assert_eq!(a[..], b[..a.len()]);
     // The trunk equals SimpleConv64's conv stack draw for draw.
-    let sc = detaux::models::simple_conv64_trunk::<f32>("trunk", 3, &mut SeedTree::new(7).rng("init"));
+    let sc = detaux::models::simple_conv_trunk::<f32>("trunk", 3, 64, &mut SeedTree::new(7).rng("init"));
     let mut c = Vec::new();
     sc.visit_params(&mut |p| c.push(p.clone()));
     assert_eq!(c[..], b[..c.len()]);
     // Bad configs.
-    assert!(MtlModel::new(MtlModelConfig::simple_conv64(3, vec![1]), &mut SeedTree::new(0).rng("i")).is_err());
-    let odd = MtlModelConfig { input_size: 20, ..MtlModelConfig::simple_conv64(1, vec![2]) };
+    assert!(
+        MtlModel::new(MtlModelConfig::simple_conv(3, 64, vec![1]).unwrap(), &mut SeedTree::new(0).rng("i")).is_err()
+    );
+    let odd = MtlModelConfig { input_size: 20, ..MtlModelConfig::simple_conv(1, 64, vec![2]).unwrap() };
     assert!(odd.validate().is_err());
 }

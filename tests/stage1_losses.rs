@@ -139,7 +139,7 @@ fn distribution_reference_is_detached_and_trainable_has_gradient() {
 
 #[test]
 fn consistency_gradient_through_decoder_and_encoder() {
-    let cfg = ModelConfig { channels: 1, latent_dim: 3, n_subspaces: 2 };
+    let cfg = ModelConfig { channels: 1, latent_dim: 3, n_subspaces: 2, image_size: 64 };
     let model = DisentangleModel::<f64>::new(cfg, &mut SeedTree::new(9).rng("init")).unwrap();
     let codes = rand_t(&[2, 4, 3], 6, -1.0, 1.0); // K=2, B=2
     let mixes = vec![(0, 1), (1, 0), (1, 1)];
@@ -153,7 +153,7 @@ fn consistency_gradient_through_decoder_and_encoder() {
 fn full_step_gradient_on_projector_parameters() {
     // Finite differences on every projector parameter and a sample of decoder/encoder weights,
     // through the whole weighted training_step (forced oracle, all terms on).
-    let cfg = ModelConfig { channels: 1, latent_dim: 3, n_subspaces: 3 };
+    let cfg = ModelConfig { channels: 1, latent_dim: 3, n_subspaces: 3, image_size: 64 };
     let mut model = DisentangleModel::<f64>::new(cfg, &mut SeedTree::new(11).rng("init")).unwrap();
     let x1 = rand_t(&[2, 1, 64, 64], 7, 0.0, 1.0);
     let x2 = rand_t(&[2, 1, 64, 64], 8, 0.0, 1.0);

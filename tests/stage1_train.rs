@@ -234,3 +234,38 @@ fn invalid_configs_and_inputs_are_named_errors() {
     let cfg = Stage1Config { principal: None, ..config() };
     assert!(Trainer::new(cfg, &resized).is_ok());
 }
+
+#[test]
+fn smaller_model_input_trains_checkpoints_and_refuses_other_sides() {
+    // Side 32: the SimpleConv stack without its second conv; same losses, same run contract.
+    let data32 = data().to_model_input(32, 3).unwrap();
+    let cfg = Stage1Config { image_size: 32, ..config() };
+    let mut t = Trainer::new(cfg.clone(), &data32).unwrap();
+    assert_eq!(t.run(&data32, &mut NoObserver).unwrap(), RunEnd::Finished);
+    let latents = export_latents(t.model(), &data32).unwrap();
+    assert_eq!(latents.shape(), &[120, cfg.n_subspaces, cfg.latent_dim]);
+    assert!(latents.iter().all(|v| v.is_finite()));
+    // The side is part of the stored config; a checkpoint round trip keeps it.
+    let bytes = checkpoint_bytes(&t.state(), t.config(), "shapes3d-synth:120", "fp").unwrap();
+    let back = parse_checkpoint(&bytes).unwrap();
+    assert_eq!(back.config.image_size, 32);
+    assert_eq!(back.config, cfg);
+    // Images of another side than the config's are refused, naming the sizes.
+    let err = Trainer::new(config(), &data32).err().expect("64 config, 32 images");
+    assert!(err.to_string().contains("32x32") && err.to_string().contains("64x64"), "{err}");
+    // Sides SimpleConv does not take are refused by the config.
+    for bad in [0, 24, 128] {
+        let err = Stage1Config { image_size: bad, ..config() }.validate().unwrap_err();
+        assert!(err.to_string().contains("image_size"), "{bad}: {err}");
+    }
+}
+
+#[test]
+fn checkpoint_configs_without_an_image_size_are_side_64() {
+    // Checkpoints written before the field existed hold 64 × 64 models.
+    let mut v = detaux::stage1::checkpoint::config_to_json(&config());
+    v.as_object_mut().unwrap().remove("image_size");
+    assert_eq!(detaux::stage1::checkpoint::config_from_json(&v).unwrap().image_size, 64);
+    v.as_object_mut().unwrap().insert("image_size".into(), serde_json::json!("32"));
+    assert!(detaux::stage1::checkpoint::config_from_json(&v).is_err());
+}

@@ -2,7 +2,7 @@
 //! overrides), progress bars, and the printed summary. The experiment itself, its report and
 //! its files are [`crate::pipeline::experiment`]'s.
 
-use crate::cli::disentangle::PairsArg;
+use crate::cli::disentangle::{PairsArg, Stage1Bar};
 use crate::cli::train::BarObserver;
 use crate::data::pairs::PairMode;
 use crate::data::spec::SPEC_HELP;
@@ -13,8 +13,6 @@ use crate::pipeline::verdict::Verdict;
 use crate::pipeline::{
     AuxClustering, Experiment, ExperimentConfig, OracleArms, PipelineObserver, Preset, Stage1Source, ValSelection,
 };
-use crate::stage1::{Control, EpochRecord, Observer, StepRecord, Trainer};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -50,6 +48,10 @@ pub struct RunArgs {
     /// Principal factor by name or index (default: the preset's, else the dataset's own).
     #[arg(long)]
     pub principal: Option<String>,
+    /// Side of the models' square input (8, 16, 32 or 64; images are resized once); sets the
+    /// stage-3 trunk to the stage-1 encoder's conv stack for that side.
+    #[arg(long)]
+    pub image_size: Option<usize>,
     /// Stage-1 epochs.
     #[arg(long)]
     pub dis_epochs: Option<usize>,
@@ -154,6 +156,9 @@ pub fn experiment_config(args: &RunArgs) -> Result<ExperimentConfig> {
     if let Some(s) = args.seed {
         c.first_seed = s;
     }
+    if let Some(side) = args.image_size {
+        c.pipeline = c.pipeline.with_image_size(side)?;
+    }
     let p = &mut c.pipeline;
     let s1 = &mut p.stage1;
     if let Some(e) = args.dis_epochs {
@@ -256,56 +261,7 @@ pub fn experiment_config(args: &RunArgs) -> Result<ExperimentConfig> {
 }
 
 /// Progress of a run: a stage-1 bar per seed, a stage-3 bar per arm, one line per stage.
-struct Progress {
-    dis_epochs: usize,
-    epochs: usize,
-}
-
-/// Stage-1 progress on an indicatif bar.
-struct Stage1Bar {
-    bar: ProgressBar,
-    seed: u64,
-    epochs: usize,
-}
-
-impl Drop for Stage1Bar {
-    fn drop(&mut self) {
-        self.bar.finish_and_clear();
-    }
-}
-
-impl Observer for Stage1Bar {
-    fn on_step(&mut self, _t: &Trainer, r: &StepRecord) -> Result<Control> {
-        if self.bar.length() == Some(0) {
-            self.bar.set_length((r.batches_per_epoch * self.epochs) as u64);
-        }
-        self.bar.set_position(r.global_step);
-        self.bar.set_message(format!(
-            "ep {}/{} rec {:.5} dist {:.4} cons {:.5}",
-            r.epoch + 1,
-            self.epochs,
-            r.terms.reconstruction,
-            r.terms.distance,
-            r.terms.consistency
-        ));
-        Ok(Control::Continue)
-    }
-    fn on_epoch(&mut self, _t: &Trainer, r: &EpochRecord) -> Result<Control> {
-        let line = format!(
-            "seed {} disentangle epoch {:>3}/{}: validation reconstruction {:.5}",
-            self.seed,
-            r.epoch + 1,
-            self.epochs,
-            r.val_reconstruction
-        );
-        if self.bar.is_hidden() {
-            eprintln!("{line}");
-        } else {
-            self.bar.println(line);
-        }
-        Ok(Control::Continue)
-    }
-}
+struct Progress;
 
 impl PipelineObserver for Progress {
     fn on_stage(&mut self, seed: u64, stage: &str) {
@@ -315,17 +271,11 @@ impl PipelineObserver for Progress {
         eprintln!("seed {seed}: {}", v.isolation_line());
         eprintln!("seed {seed}: {}", v.carried_line());
     }
-    fn stage1(&mut self, seed: u64) -> Box<dyn Observer> {
-        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-        bar.set_style(
-            ProgressStyle::with_template("seed {prefix} disentangle [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar.set_prefix(seed.to_string());
-        Box::new(Stage1Bar { bar, seed, epochs: self.dis_epochs })
+    fn stage1(&mut self, seed: u64) -> Box<dyn crate::stage1::Observer> {
+        Box::new(Stage1Bar::new(&format!("seed {seed} disentangle")))
     }
     fn arm(&mut self, arm: &str, seed: u64) -> Box<dyn crate::mtl::Observer> {
-        Box::new(BarObserver::new(&format!("seed {seed} {arm}"), self.epochs, None))
+        Box::new(BarObserver::new(&format!("seed {seed} {arm}")))
     }
 }
 
@@ -355,7 +305,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
         config.preset,
         config.seeds
     );
-    let mut progress = Progress { dis_epochs: config.pipeline.stage1.epochs, epochs: config.pipeline.stage3.epochs };
+    let mut progress = Progress;
     let report = pool.install(|| experiment.run_to_dir(&data, &out_dir, &source, &mut progress))?;
     println!("{}", report.summary_text()?);
     println!("wrote {} in {:.1}s", out_dir.join("report.md").display(), t_start.elapsed().as_secs_f64());

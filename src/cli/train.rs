@@ -1,23 +1,18 @@
 //! `detaux train`: stage 3 on its own — train the shared trunk with the principal task and an
 //! auxiliary labelling (or alone, the STL baseline), write metrics.
 //!
-//! Output (both atomic): `DIR/metrics.json` (run configuration, split sizes, per-epoch and
-//! selected-epoch metrics; wall times under `"timing"` and `"seconds"` keys only) and
-//! `DIR/epochs.jsonl` (one line per finished epoch, rewritten after each epoch).
+//! The outputs (`metrics.json`, `epochs.jsonl`) are the library's [`crate::mtl::job`]; this
+//! file maps flags to a [`TrainJob`] and shows progress.
 
-use crate::data::spec::{DatasetSpec, SPEC_HELP};
+use crate::data::spec::SPEC_HELP;
 use crate::error::{Error, Result};
-use crate::io::write_atomic;
-use crate::mtl::data::{experiment_splits, load_aux_labels, principal_task, split_rule, SplitConfig};
-use crate::mtl::json::{epoch_json, outcome_json};
-use crate::mtl::train::{train, EpochRecord, Observer, TrainConfig};
-use crate::mtl::weighting::{WeightingSpec, WEIGHTING_FORMS};
+use crate::mtl::data::SplitConfig;
+use crate::mtl::job::TrainJob;
+use crate::mtl::train::{Control, EpochRecord, Observer, StepRecord, TrainConfig, Trainer};
+use crate::mtl::weighting::WEIGHTING_FORMS;
 use crate::par::ThreadPool;
-use crate::rng::SeedTree;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::json;
-use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::path::PathBuf;
 
 /// Arguments of `detaux train`.
 #[derive(clap::Args, Debug)]
@@ -70,10 +65,13 @@ pub struct TrainArgs {
     /// AdamW decoupled weight decay.
     #[arg(long, default_value_t = 5e-3)]
     pub weight_decay: f64,
+    /// Side of the model's square input: images are resized once (default 64).
+    #[arg(long, default_value_t = 64)]
+    pub image_size: usize,
     /// Output channels of the trunk's stride-2 convolutions, comma-separated (default: the
-    /// SimpleConv64 conv stack).
-    #[arg(long, default_value = "32,32,64,64")]
-    pub trunk_widths: String,
+    /// SimpleConv stack for --image-size, 32,32,64,64 at 64).
+    #[arg(long)]
+    pub trunk_widths: Option<String>,
     /// Hidden width of every head.
     #[arg(long, default_value_t = 512)]
     pub head_hidden: usize,
@@ -94,60 +92,45 @@ pub fn parse_widths(s: &str) -> Result<Vec<usize>> {
     }
 }
 
-/// An indicatif bar on stderr fed by the trainer.
+/// An indicatif bar on stderr fed by the stage-3 trainer.
 pub struct BarObserver {
     bar: ProgressBar,
-    epochs: usize,
     prefix: String,
-    lines: Vec<String>,
-    out: Option<(PathBuf, Vec<String>)>,
-    write_error: Option<Error>,
 }
 
 impl BarObserver {
-    /// A bar labelled `prefix`; if `jsonl` is given, each epoch is appended to that file
-    /// (rewritten atomically) with task names `names`.
-    pub fn new(prefix: &str, epochs: usize, jsonl: Option<(PathBuf, Vec<String>)>) -> Self {
+    /// A bar labelled `prefix`.
+    pub fn new(prefix: &str) -> Self {
         let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
         bar.set_style(
             ProgressStyle::with_template("{prefix} [{elapsed_precise}] {bar:30} {pos}/{len} steps {msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar.set_prefix(prefix.to_string());
-        BarObserver { bar, epochs, prefix: prefix.to_string(), lines: Vec::new(), out: jsonl, write_error: None }
+        BarObserver { bar, prefix: prefix.to_string() }
     }
-    /// Removes the bar; returns the first error writing the JSONL file, if any (the run
-    /// fails with it: a log that silently stopped is worse than none).
-    pub fn finish(&mut self) -> Result<()> {
+}
+
+impl Drop for BarObserver {
+    fn drop(&mut self) {
         self.bar.finish_and_clear();
-        self.write_error.take().map_or(Ok(()), Err)
-    }
-    /// Rewrites the JSONL file (atomically) with every epoch so far.
-    fn write_jsonl(&self) -> Result<()> {
-        if let Some((path, _)) = &self.out {
-            let mut text = self.lines.join("\n");
-            text.push('\n');
-            write_atomic(path, text.as_bytes())?;
-        }
-        Ok(())
     }
 }
 
 impl Observer for BarObserver {
-    fn on_start(&mut self, total_steps: usize) {
-        self.bar.set_length(total_steps as u64);
+    fn on_step(&mut self, _: &Trainer, r: &StepRecord) -> Result<Control> {
+        self.bar.set_length(r.total_steps as u64);
+        self.bar.set_position(r.global_step as u64);
+        let epochs = r.total_steps / r.batches_per_epoch.max(1);
+        self.bar.set_message(format!("epoch {}/{epochs} loss {:.4}", r.epoch + 1, r.loss));
+        Ok(Control::Continue)
     }
-    fn on_step(&mut self, epoch: usize, _step: usize, _spe: usize, loss: f64) {
-        self.bar.inc(1);
-        self.bar.set_message(format!("epoch {}/{} loss {loss:.4}", epoch + 1, self.epochs));
-    }
-    fn on_epoch(&mut self, r: &EpochRecord) {
+    fn on_epoch(&mut self, _: &Trainer, r: &EpochRecord) -> Result<Control> {
         let p = &r.test[0];
         let line = format!(
-            "{} epoch {:>3}/{}: train loss {:.4} acc {:.4} | test acc {:.4} macro-F1 {:.4} ({:.1}s)",
+            "{} epoch {:>3}: train loss {:.4} acc {:.4} | test acc {:.4} macro-F1 {:.4} ({:.1}s)",
             self.prefix,
             r.epoch + 1,
-            self.epochs,
             r.train[0].loss,
             r.train[0].accuracy,
             p.accuracy,
@@ -159,122 +142,65 @@ impl Observer for BarObserver {
         } else {
             self.bar.println(line);
         }
-        if let Some((_, names)) = &self.out {
-            self.lines.push(epoch_json(names, r).to_string());
-            if self.write_error.is_none() {
-                if let Err(e) = self.write_jsonl() {
-                    self.write_error = Some(e);
-                }
-            }
-        }
+        Ok(Control::Continue)
     }
-}
-
-fn create_dir(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))
 }
 
 /// Runs `detaux train`.
 pub fn run(args: &TrainArgs) -> Result<()> {
-    let t_start = Instant::now();
-    let spec: DatasetSpec = args.dataset.parse()?;
-    let weighting: WeightingSpec = args.weighting.parse()?;
     let threads = args.threads.unwrap_or_else(crate::par::default_threads);
     let pool = ThreadPool::with_kernels(threads, args.kernels)?;
-    let cfg = TrainConfig {
-        epochs: args.epochs,
-        batch_size: args.batch_size,
-        lr: args.lr,
-        weight_decay: args.weight_decay,
-        widths: parse_widths(&args.trunk_widths)?,
-        hidden: args.head_hidden,
-        ..TrainConfig::default()
+    let widths = match &args.trunk_widths {
+        Some(w) => parse_widths(w)?,
+        None => crate::models::trunk_widths(args.image_size).map_err(|_| {
+            let sides = crate::models::IMAGE_SIDES;
+            Error::param(
+                "--image-size",
+                format!("must be one of {sides:?} (or give --trunk-widths), got {}", args.image_size),
+            )
+        })?,
     };
-    cfg.validate()?;
-    let split_cfg = SplitConfig {
-        test_fraction: args.test_fraction,
-        train_fraction: args.train_fraction,
-        val_fraction: args.val_fraction,
-    };
-    let seeds = SeedTree::new(args.seed);
-    let aux_path = match args.aux_labels.as_str() {
-        "none" => None,
-        p => Some(PathBuf::from(p)),
-    };
-    let mut data = pool.install(|| spec.load(&seeds))?;
-    if let Some(p) = &args.principal {
-        data.set_principal(p)?;
-    }
-    let mut tasks = vec![principal_task(&data)?];
-    if let Some(p) = &aux_path {
-        tasks.push(load_aux_labels(p, data.len())?);
-    }
-    // Checks the weighting against the task count before any work (e.g. fixed:W1,W2 with STL).
-    weighting.build(tasks.len(), &seeds)?;
-    let channels = data.channels();
-    let data = pool.install(|| data.to_model_input(64, channels))?;
-    let splits = pool.install(|| experiment_splits(&data, &split_cfg, &seeds))?;
-    create_dir(&args.out)?;
-    let names: Vec<String> = tasks.iter().map(|t| t.name.clone()).collect();
-    eprintln!(
-        "{}: {} images; split {} train {} / val {} / test {}; tasks {}; weighting {}; {} epochs on {threads} thread(s)",
-        spec,
-        data.len(),
-        split_rule(&data),
-        splits.train.len(),
-        splits.val.as_ref().map_or(0, |v| v.len()),
-        splits.test.len(),
-        tasks.iter().map(|t| format!("{} ({} classes)", t.name, t.classes)).collect::<Vec<_>>().join(", "),
-        weighting,
-        cfg.epochs
-    );
-    let mut obs = BarObserver::new(
-        if tasks.len() == 1 { "stl" } else { "mtl" },
-        cfg.epochs,
-        Some((args.out.join("epochs.jsonl"), names)),
-    );
-    let t_train = Instant::now();
-    let outcome = pool.install(|| train(&data, &tasks, &splits, &weighting, &cfg, &seeds, &mut obs));
-    let logged = obs.finish();
-    let outcome = outcome?;
-    logged?;
-    let train_seconds = t_train.elapsed().as_secs_f64();
-    let doc = json!({
-        "command": "train",
-        "version": env!("CARGO_PKG_VERSION"),
-        "dataset": spec.to_string(),
-        "principal": data.principal_spec().name,
-        "aux_labels": aux_path.as_ref().map(|p| p.display().to_string()),
-        "seed": args.seed,
-        "threads": threads,
-        "config": {
-            "epochs": cfg.epochs, "batch_size": cfg.batch_size, "lr": cfg.lr, "weight_decay": cfg.weight_decay,
-            "optimizer": "AdamW", "trunk_widths": cfg.widths, "head_hidden": cfg.hidden, "dropout": cfg.dropout,
-            "input": format!("{}x{}x{}", data.height(), data.width(), data.channels()),
-            "test_fraction": args.test_fraction, "train_fraction": args.train_fraction, "val_fraction": args.val_fraction,
+    let job = TrainJob {
+        dataset: args.dataset.clone(),
+        principal: args.principal.clone(),
+        aux_labels: (args.aux_labels != "none").then(|| PathBuf::from(&args.aux_labels)),
+        image_size: args.image_size,
+        split: SplitConfig {
+            test_fraction: args.test_fraction,
+            train_fraction: args.train_fraction,
+            val_fraction: args.val_fraction,
         },
-        "split": {
-            "rule": split_rule(&data), "train": splits.train.len(),
-            "val": splits.val.as_ref().map(|v| v.len()), "test": splits.test.len(),
+        config: TrainConfig {
+            epochs: args.epochs,
+            batch_size: args.batch_size,
+            lr: args.lr,
+            weight_decay: args.weight_decay,
+            widths,
+            hidden: args.head_hidden,
+            ..TrainConfig::default()
         },
-        "result": outcome_json(&outcome),
-        "timing": {"train_seconds": train_seconds, "total_seconds": t_start.elapsed().as_secs_f64()},
-    });
-    let text = serde_json::to_string_pretty(&doc).map_err(|e| Error::InvalidData(format!("metrics json: {e}")))?;
-    let path = args.out.join("metrics.json");
-    write_atomic(&path, text.as_bytes())?;
-    let p = outcome.principal_test();
-    println!(
-        "{} on {}: principal '{}' test accuracy {:.4}, macro-F1 {:.4} (epoch {}, {}); {:.1}s; wrote {}",
-        outcome.weighting,
-        spec,
-        outcome.task_names[0],
-        p.accuracy,
-        p.macro_f1,
-        outcome.selected_epoch + 1,
-        outcome.selection,
-        train_seconds,
-        path.display()
-    );
-    Ok(())
+        weighting: args.weighting.parse()?,
+        seed: args.seed,
+        out: args.out.clone(),
+    };
+    pool.install(|| {
+        let prepared = job.prepare()?;
+        eprintln!("{} on {threads} thread(s)", prepared.summary());
+        let mut bar = BarObserver::new(if prepared.tasks().len() == 1 { "stl" } else { "mtl" });
+        let (outcome, path) = prepared.run(&mut bar)?;
+        drop(bar);
+        let p = outcome.principal_test();
+        println!(
+            "{} on {}: principal '{}' test accuracy {:.4}, macro-F1 {:.4} (epoch {}, {}); wrote {}",
+            outcome.weighting,
+            args.dataset,
+            outcome.task_names[0],
+            p.accuracy,
+            p.macro_f1,
+            outcome.selected_epoch + 1,
+            outcome.selection,
+            path.display()
+        );
+        Ok(())
+    })
 }

@@ -12,6 +12,7 @@
 //!   [`choose_k_by_silhouette`] for `--k auto`.
 //! - [`cluster_codes`]: one subspace's codes to auxiliary labels (fit, label every row, the
 //!   HDBSCAN noise shift), shared by `detaux cluster` and the pipeline.
+//! - [`job`] (feature `io`): stage 2 on files (latents in; labels, report, picture out).
 //!
 //! Data are `[n, d]` row-major `f32` matrices (`ndarray::ArrayView2<f32>`; `f64` input is
 //! converted with [`to_f32`]). Every entry point validates its input: an empty matrix, `d = 0`
@@ -25,6 +26,8 @@
 
 pub mod auxiliary;
 pub mod hdbscan;
+#[cfg(feature = "io")]
+pub mod job;
 pub mod kmeans;
 pub mod metrics;
 pub mod subspace;

@@ -425,10 +425,14 @@ impl Dataset {
     /// A dataset that already fits is returned unchanged (no copy).
     ///
     /// # Errors
-    /// [`Error::InvalidParam`] for `size == 0` or `channels` not 1 or 3.
+    /// [`Error::InvalidParam`] (named `image_size`) for `size` outside
+    /// `1..=`[`crate::limits::MAX_IMAGE_SIDE`], `channels` not 1 or 3.
     pub fn to_model_input(self, size: usize, channels: usize) -> Result<Dataset> {
-        if size == 0 {
-            return Err(Error::param("size", "must be >= 1, got 0"));
+        if size == 0 || size > crate::limits::MAX_IMAGE_SIDE {
+            return Err(Error::param(
+                "image_size",
+                format!("must be in 1..={}, got {size}", crate::limits::MAX_IMAGE_SIDE),
+            ));
         }
         if channels != 1 && channels != 3 {
             return Err(Error::param("channels", format!("must be 1 or 3, got {channels}")));

@@ -1,55 +1,105 @@
-//! SimpleConv64 (the reference's `models/simpleconv_ae.py`, `with_bn=0`).
+//! SimpleConv (the reference's `models/simpleconv_ae.py` SimpleConv64, `with_bn=0`), for square
+//! images of side `s = 4 · 2^L` with `L = 1..=4` stride-2 stages (`s` = 8, 16, 32 or 64).
 //!
-//! Encoder, `[n, c, 64, 64] → [n, d]`:
+//! The trunk's conv widths are the last `L` of `[32, 32, 64, 64]` ([`trunk_widths`]): at
+//! `s = 64` exactly the reference's four convs, at `s = 32` the reference's without its second
+//! `32 → 32` conv. Every stack ends at `64 × 4 × 4 = 1024` features, so the fully connected
+//! layers are the same at every side.
+//!
+//! Encoder, `[n, c, s, s] → [n, d]` (shown for `s = 64`):
 //! `Conv(c→32) → ReLU → Conv(32→32) → ReLU → Conv(32→64) → ReLU → Conv(64→64) → ReLU →
 //! Flatten (1024) → Linear(1024→256) → ReLU → Linear(256→d)`, every conv kernel 4, stride 2,
 //! padding 1 (64 → 32 → 16 → 8 → 4).
 //!
-//! Decoder, `[n, d] → [n, c, 64, 64]`:
+//! Decoder, `[n, d] → [n, c, s, s]`, the mirror image:
 //! `Linear(d→256) → ReLU → Linear(256→256) → ReLU → Linear(256→1024) → ReLU →
 //! Unflatten(64, 4, 4) → ConvT(64→64) → ReLU → ConvT(64→32) → ReLU → ConvT(32→32) → ReLU →
 //! ConvT(32→c)`, every transposed conv kernel 4, stride 2, padding 1; no output activation
 //! (the BCE variant applies a sigmoid outside).
 //!
+//! A step at `s = 32` costs about 40 % of one at `s = 64` (the products shrink from ≈ 15.2 +
+//! 1.0·c to ≈ 6.3 + 0.26·c million multiply-adds per image and pass); it is a preset value for
+//! images whose source is smaller than 32 × 32 (8 × 8 digits, 28 × 28 MNIST), where the larger
+//! side only upscales.
+//!
 //! Parameters are created (and drawn from the generator) in layer order, weight before bias,
 //! with PyTorch's default initialisation.
 
 use crate::autodiff::Element;
+use crate::error::{Error, Result};
 use crate::nn::{Conv2d, ConvTranspose2d, Flatten, Linear, Relu, Sequential, Unflatten};
 use crate::rng::Rng;
 
-/// The four-conv trunk `[n, c, 64, 64] → [n, 1024]` (convs + ReLUs + flatten), shared by the
-/// encoder and the stage-3 MTL trunk. Parameter names `"{prefix}.conv{1..4}.{weight,bias}"`.
-pub fn simple_conv64_trunk<T: Element>(prefix: &str, channels: usize, rng: &mut Rng) -> Sequential<T> {
-    let widths = [channels, 32, 32, 64, 64];
+/// The reference's conv widths at side 64; a smaller side drops the first ones.
+const WIDTHS_64: [usize; 4] = [32, 32, 64, 64];
+
+/// Trunk output features at every side: `64 · 4 · 4`.
+pub const TRUNK_FEATURES: usize = 64 * 4 * 4;
+
+/// The image sides the SimpleConv stack accepts.
+pub const IMAGE_SIDES: [usize; 4] = [8, 16, 32, 64];
+
+/// The trunk's conv output widths for images of side `side` (the last `log2(side / 4)` of
+/// `[32, 32, 64, 64]`).
+///
+/// # Errors
+/// [`Error::InvalidParam`] (`image_size`) unless `side` is one of [`IMAGE_SIDES`].
+pub fn trunk_widths(side: usize) -> Result<Vec<usize>> {
+    let Some(l) = IMAGE_SIDES.iter().position(|&s| s == side) else {
+        return Err(Error::param("image_size", format!("must be one of {IMAGE_SIDES:?}, got {side}")));
+    };
+    Ok(WIDTHS_64[WIDTHS_64.len() - (l + 1)..].to_vec())
+}
+
+/// A conv trunk `[n, c, s, s] → [n, w_L · (s / 2^L)²]`: convs (kernel 4, stride 2, padding
+/// 1, output widths `widths`) each followed by ReLU, then a flatten. Parameter names
+/// `"{prefix}.conv{1..L}.{weight,bias}"`. The stage-3 MTL trunk with any widths.
+pub fn conv_trunk<T: Element>(prefix: &str, channels: usize, widths: &[usize], rng: &mut Rng) -> Sequential<T> {
     let mut s = Sequential::new();
-    for i in 0..4 {
-        s = s
-            .push(Conv2d::new(&format!("{prefix}.conv{}", i + 1), widths[i], widths[i + 1], 4, 2, 1, true, rng))
-            .push(Relu);
+    let mut cin = channels;
+    for (i, &w) in widths.iter().enumerate() {
+        s = s.push(Conv2d::new(&format!("{prefix}.conv{}", i + 1), cin, w, 4, 2, 1, true, rng)).push(Relu);
+        cin = w;
     }
     s.push(Flatten)
 }
 
-/// The SimpleConv64 encoder `[n, c, 64, 64] → [n, d]`; names `"{prefix}.conv{1..4}.*"`,
+/// The SimpleConv trunk `[n, c, s, s] → [n, 1024]`: [`conv_trunk`] with [`trunk_widths`]`(s)`,
+/// shared by the encoder and the default stage-3 MTL trunk.
+///
+/// # Panics
+/// If `side` is not one of [`IMAGE_SIDES`] (configs check it with [`trunk_widths`] first).
+pub fn simple_conv_trunk<T: Element>(prefix: &str, channels: usize, side: usize, rng: &mut Rng) -> Sequential<T> {
+    conv_trunk(prefix, channels, &trunk_widths(side).expect("image side checked by the config"), rng)
+}
+
+/// The SimpleConv encoder `[n, c, s, s] → [n, d]`; names `"{prefix}.conv{1..L}.*"`,
 /// `"{prefix}.fc1.*"`, `"{prefix}.fc2.*"`.
-pub fn simple_conv64_encoder<T: Element>(
+///
+/// # Panics
+/// As [`simple_conv_trunk`].
+pub fn simple_conv_encoder<T: Element>(
     prefix: &str,
     channels: usize,
+    side: usize,
     latent_dim: usize,
     rng: &mut Rng,
 ) -> Sequential<T> {
-    simple_conv64_trunk(prefix, channels, rng)
-        .push(Linear::new(&format!("{prefix}.fc1"), 64 * 4 * 4, 256, true, rng))
+    simple_conv_trunk(prefix, channels, side, rng)
+        .push(Linear::new(&format!("{prefix}.fc1"), TRUNK_FEATURES, 256, true, rng))
         .push(Relu)
         .push(Linear::new(&format!("{prefix}.fc2"), 256, latent_dim, true, rng))
 }
 
-/// The SimpleConv64 decoder `[n, d] → [n, c, 64, 64]`; names `"{prefix}.fc{1..3}.*"`,
-/// `"{prefix}.deconv{1..4}.*"`.
-pub fn simple_conv64_decoder<T: Element>(
+/// The SimpleConv decoder `[n, d] → [n, c, s, s]`; names `"{prefix}.fc{1..3}.*"`,
+/// `"{prefix}.deconv{1..L}.*"`.
+///
+/// # Panics
+/// As [`simple_conv_trunk`].
+pub fn simple_conv_decoder<T: Element>(
     prefix: &str,
     channels: usize,
+    side: usize,
     latent_dim: usize,
     rng: &mut Rng,
 ) -> Sequential<T> {
@@ -58,11 +108,15 @@ pub fn simple_conv64_decoder<T: Element>(
         .push(Relu)
         .push(Linear::new(&format!("{prefix}.fc2"), 256, 256, true, rng))
         .push(Relu)
-        .push(Linear::new(&format!("{prefix}.fc3"), 256, 64 * 4 * 4, true, rng))
+        .push(Linear::new(&format!("{prefix}.fc3"), 256, TRUNK_FEATURES, true, rng))
         .push(Relu)
         .push(Unflatten { shape: vec![64, 4, 4] });
-    let widths = [64, 64, 32, 32, channels];
-    for i in 0..4 {
+    // The trunk's widths reversed, then the image channels: 64 → 64 → 32 → 32 → c at side 64.
+    let mut widths = trunk_widths(side).expect("image side checked by the config");
+    widths.reverse();
+    widths.push(channels);
+    let l = widths.len() - 1;
+    for i in 0..l {
         s = s.push(ConvTranspose2d::new(
             &format!("{prefix}.deconv{}", i + 1),
             widths[i],
@@ -73,9 +127,25 @@ pub fn simple_conv64_decoder<T: Element>(
             true,
             rng,
         ));
-        if i < 3 {
+        if i + 1 < l {
             s = s.push(Relu);
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn widths_per_side() {
+        assert_eq!(trunk_widths(64).unwrap(), vec![32, 32, 64, 64]);
+        assert_eq!(trunk_widths(32).unwrap(), vec![32, 64, 64]);
+        assert_eq!(trunk_widths(16).unwrap(), vec![64, 64]);
+        assert_eq!(trunk_widths(8).unwrap(), vec![64]);
+        for bad in [0, 4, 24, 48, 128] {
+            assert!(trunk_widths(bad).is_err(), "{bad}");
+        }
+    }
 }

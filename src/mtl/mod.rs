@@ -7,7 +7,8 @@
 //!   selection on validation only; the STL baseline is the same call with one task;
 //! * [`eval`]: accuracy and macro-F1;
 //! * [`data`]: splits, auxiliary-label files, control tasks;
-//! * [`report`]: arms × seeds → `report.json`, `report.md`, `curves.png` (for `detaux run`).
+//! * [`report`]: arms × seeds → `report.json`, `report.md`, `curves.png` (for `detaux run`);
+//! * [`job`] (feature `io`): one run on files (`metrics.json`, `epochs.jsonl`; `detaux train`).
 //!
 //! ```no_run
 //! use detaux::mtl::{data, train, weighting::WeightingSpec};
@@ -18,13 +19,15 @@
 //! let main = data::principal_task(&ds)?;
 //! let aux = data::random_labels(ds.len(), 4, &seeds)?;
 //! let cfg = train::TrainConfig { epochs: 2, ..Default::default() };
-//! let out = train::train(&ds, &[main, aux], &splits, &WeightingSpec::Equal, &cfg, &seeds, &mut train::Silent)?;
+//! let out = train::train(&ds, &[main, aux], &splits, &WeightingSpec::Equal, &cfg, &seeds, &mut train::NoObserver)?;
 //! println!("principal test accuracy {}", out.principal_test().accuracy);
 //! # Ok::<(), detaux::Error>(())
 //! ```
 
 pub mod data;
 pub mod eval;
+#[cfg(feature = "io")]
+pub mod job;
 #[cfg(feature = "io")]
 pub mod json;
 pub mod model;
@@ -33,4 +36,4 @@ pub mod train;
 pub mod weighting;
 
 pub use model::{MtlModel, MtlModelConfig};
-pub use train::{train, Observer, Splits, Task, TrainConfig, TrainOutcome};
+pub use train::{train, Control, NoObserver, Observer, Splits, StepRecord, Task, TrainConfig, TrainOutcome};

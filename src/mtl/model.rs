@@ -3,9 +3,10 @@
 //! Trunk, `[n, c, s, s] → [n, f]`: `L` convolutions (kernel 4, stride 2, padding 1, each
 //! followed by ReLU, widths `w_1..w_L`) and a flatten, so `f = w_L · (s / 2^L)²`. The default
 //! (`widths = [32, 32, 64, 64]`, `s = 64`) is exactly the SimpleConv64 encoder's conv stack
-//! ([`crate::models::simple_conv64_trunk`], docs/method.md §9): `f = 64·4·4 = 1024`.
-//! Other widths/depths give a smaller or larger CNN; other input sizes are resized to 64 at load
-//! time ([`crate::data::Dataset::to_model_input`], docs/method.md §2).
+//! ([`crate::models::simple_conv_trunk`], docs/method.md §9): `f = 64·4·4 = 1024`; at `s = 32`
+//! the SimpleConv stack is `[32, 64, 64]` ([`crate::models::trunk_widths`]).
+//! Other widths/depths give a smaller or larger CNN; images are resized to `s` at load time
+//! ([`crate::data::Dataset::to_model_input`], docs/method.md §2).
 //!
 //! Head `t`, `[n, f] → [n, C_t]`: `Linear(f → h) → Dropout(p) → ReLU → Linear(h → C_t)`, the
 //! reference's `classification_heads` (`models/aux_learning_model.py`, `h = 512`, `p = 0.1`).
@@ -20,7 +21,8 @@
 
 use crate::autodiff::Var;
 use crate::error::{Error, Result};
-use crate::nn::{Conv2d, Dropout, Flatten, Forward, Linear, Mode, Module, Param, Relu, Sequential};
+use crate::models::conv_trunk;
+use crate::nn::{Dropout, Forward, Linear, Mode, Module, Param, Sequential};
 use crate::rng::Rng;
 
 /// Shape of the network.
@@ -41,16 +43,21 @@ pub struct MtlModelConfig {
 }
 
 impl MtlModelConfig {
-    /// The default trunk and heads for `channels`-channel 64×64 images and the given tasks.
-    pub fn simple_conv64(channels: usize, task_classes: Vec<usize>) -> Self {
-        MtlModelConfig {
+    /// The default trunk (SimpleConv's conv stack for side `input_size`,
+    /// [`crate::models::trunk_widths`]) and heads for `channels`-channel images and the given
+    /// tasks.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParam`] if `input_size` is not a SimpleConv side.
+    pub fn simple_conv(channels: usize, input_size: usize, task_classes: Vec<usize>) -> Result<Self> {
+        Ok(MtlModelConfig {
             channels,
-            input_size: 64,
-            widths: vec![32, 32, 64, 64],
+            input_size,
+            widths: crate::models::trunk_widths(input_size)?,
             hidden: 512,
             dropout: 0.1,
             task_classes,
-        }
+        })
     }
 
     /// Trunk output width `f = w_L · (s / 2^L)²`.
@@ -153,19 +160,6 @@ pub struct MtlModel {
     config: MtlModelConfig,
     trunk: Sequential<f32>,
     heads: Vec<Head>,
-}
-
-/// The trunk `[n, c, s, s] → [n, f]` (convs k4 s2 p1 + ReLU, then flatten); names
-/// `"{prefix}.conv{i}.*"`. With the default widths this equals
-/// [`crate::models::simple_conv64_trunk`] draw for draw.
-pub fn conv_trunk(prefix: &str, channels: usize, widths: &[usize], rng: &mut Rng) -> Sequential<f32> {
-    let mut s = Sequential::new();
-    let mut c_in = channels;
-    for (i, &w) in widths.iter().enumerate() {
-        s = s.push(Conv2d::new(&format!("{prefix}.conv{}", i + 1), c_in, w, 4, 2, 1, true, rng)).push(Relu);
-        c_in = w;
-    }
-    s.push(Flatten)
 }
 
 impl MtlModel {

@@ -222,25 +222,49 @@ impl TrainOutcome {
     }
 }
 
-/// Receives progress; the library prints nothing itself.
+pub use crate::observe::Control;
+
+/// One finished optimiser step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepRecord {
+    /// 0-based epoch of the step.
+    pub epoch: usize,
+    /// 0-based batch within the epoch.
+    pub batch: usize,
+    /// Batches per epoch.
+    pub batches_per_epoch: usize,
+    /// Steps done so far, this one included.
+    pub global_step: usize,
+    /// Steps of the whole run.
+    pub total_steps: usize,
+    /// The step's weighted total loss.
+    pub loss: f64,
+}
+
+/// Progress callbacks of [`train`] (the shape of [`crate::observe`]). Both default to
+/// [`Control::Continue`]. [`Control::Stop`] from `on_step` ends training after that step (the
+/// partial epoch is evaluated and recorded like a full one); from `on_epoch`, after that
+/// epoch. The outcome then reports the epochs so far.
 pub trait Observer {
-    /// Before the first step: total number of steps.
-    fn on_start(&mut self, total_steps: usize) {
-        let _ = total_steps;
-    }
     /// After every optimiser step.
-    fn on_step(&mut self, epoch: usize, step: usize, steps_per_epoch: usize, loss: f64) {
-        let _ = (epoch, step, steps_per_epoch, loss);
+    ///
+    /// # Errors
+    /// Any error aborts training and is returned by [`train`].
+    fn on_step(&mut self, _trainer: &Trainer, _record: &StepRecord) -> Result<Control> {
+        Ok(Control::Continue)
     }
     /// After every epoch's evaluation.
-    fn on_epoch(&mut self, record: &EpochRecord) {
-        let _ = record;
+    ///
+    /// # Errors
+    /// Any error aborts training and is returned by [`train`].
+    fn on_epoch(&mut self, _trainer: &Trainer, _record: &EpochRecord) -> Result<Control> {
+        Ok(Control::Continue)
     }
 }
 
 /// An observer that ignores everything.
-pub struct Silent;
-impl Observer for Silent {}
+pub struct NoObserver;
+impl Observer for NoObserver {}
 
 /// The model, its optimiser state and the weighting: one training step at a time.
 /// (Public so that the bench times exactly the trainer's step.)
@@ -440,9 +464,10 @@ pub fn train(
     let mut trainer = Trainer::new(cfg, data.channels(), data.height(), classes.clone(), spec, &node)?;
     let labels: Vec<Vec<usize>> = tasks.iter().map(|t| t.labels.clone()).collect();
     let steps_per_epoch = splits.train.len().div_ceil(cfg.batch_size);
-    observer.on_start(steps_per_epoch * cfg.epochs);
+    let total_steps = steps_per_epoch * cfg.epochs;
     let mut records = Vec::with_capacity(cfg.epochs);
     let mut steps = 0;
+    let mut stop = false;
     for epoch in 0..cfg.epochs {
         let t0 = std::time::Instant::now();
         let mut order = splits.train.clone();
@@ -452,6 +477,7 @@ pub fn train(
         let mut total_sum = 0.0f64;
         let mut truth: Vec<Vec<usize>> = vec![Vec::with_capacity(order.len()); nt];
         let mut preds: Vec<Vec<usize>> = vec![Vec::with_capacity(order.len()); nt];
+        let mut epoch_steps = 0;
         for (s, batch) in order.chunks(cfg.batch_size).enumerate() {
             let x = data.batch_nchw(batch);
             let targets: Vec<Vec<usize>> = labels.iter().map(|l| batch.iter().map(|&i| l[i]).collect()).collect();
@@ -470,9 +496,21 @@ pub fn train(
             }
             total_sum += out.total;
             steps += 1;
-            observer.on_step(epoch, s, steps_per_epoch, out.total);
+            epoch_steps += 1;
+            let record = StepRecord {
+                epoch,
+                batch: s,
+                batches_per_epoch: steps_per_epoch,
+                global_step: steps,
+                total_steps,
+                loss: out.total,
+            };
+            if observer.on_step(&trainer, &record)? == Control::Stop {
+                stop = true;
+                break;
+            }
         }
-        let mean_losses: Vec<f64> = loss_sum.iter().map(|l| l / steps_per_epoch as f64).collect();
+        let mean_losses: Vec<f64> = loss_sum.iter().map(|l| l / epoch_steps as f64).collect();
         let weights = trainer.weighting().weights();
         trainer.end_epoch(&mean_losses);
         let train_metrics = (0..nt)
@@ -492,12 +530,15 @@ pub fn train(
             train: train_metrics,
             val,
             test,
-            total_loss: total_sum / steps_per_epoch as f64,
+            total_loss: total_sum / epoch_steps as f64,
             weights,
             seconds: t0.elapsed().as_secs_f64(),
         };
-        observer.on_epoch(&rec);
+        stop |= observer.on_epoch(&trainer, &rec)? == Control::Stop;
         records.push(rec);
+        if stop {
+            break;
+        }
     }
     let (selected_epoch, selection) = if records.iter().all(|r| r.val.is_some()) {
         let mut best = 0;

@@ -103,7 +103,7 @@ impl ExperimentConfig {
 
     /// Loads the dataset (procedural SPECs are seeded with `first_seed`), sets the principal
     /// factor, checks the oracle arms against its factors and resizes the images to the
-    /// models' 64 × 64 input.
+    /// models' `image_size × image_size` input.
     ///
     /// # Errors
     /// Whatever the loader reports; an unknown principal factor; as
@@ -116,7 +116,7 @@ impl ExperimentConfig {
         }
         self.pipeline.oracle.resolve(&data)?;
         let channels = data.channels();
-        data.to_model_input(64, channels)
+        data.to_model_input(self.pipeline.stage1.image_size, channels)
     }
 }
 
@@ -426,8 +426,8 @@ impl ExperimentReport {
     pub fn markdown(&self) -> Result<String> {
         let c = &self.config;
         let mut s = format!(
-            "# Detaux report\n\nPreset `{}`, dataset `{}`, {} seed(s) from {}.\n\n## Stage-1 verdict\n\n",
-            c.preset, c.dataset, c.seeds, c.first_seed
+            "# Detaux report\n\nPreset `{}`, dataset `{}` ({side}×{side} model input), {} seed(s) from {}.\n\n## Stage-1 verdict\n\n",
+            c.preset, c.dataset, c.seeds, c.first_seed, side = c.pipeline.stage1.image_size
         );
         s += &format!(
             "s0 isolates the principal factor (probe ≥ {:.2} on it, every other known factor predicted better by another subspace) on **{} of {}** seeds.\n\n",

@@ -1,7 +1,7 @@
 //! The whole Detaux pipeline for one seed: stage 1 → stage 2 → stage 3 with its control arms.
 //!
-//! For a dataset already at model input size (`[n, c, 64, 64]` images, see
-//! [`Dataset::to_model_input`]) and a master seed `s`:
+//! For a dataset already at model input size (`[n, c, s, s]` images with `s` =
+//! `stage1.image_size`, see [`Dataset::to_model_input`]) and a master seed `s`:
 //!
 //! 1. **Split** ([`experiment_splits`], seed `s`): train (optionally scarce, `train_fraction`),
 //!    optional validation, test. The test images are never used for training or selection.
@@ -227,6 +227,13 @@ pub struct PipelineConfig {
     pub val_selection: Option<ValSelection>,
 }
 
+/// [`crate::models::trunk_widths`] with the error named after the flag.
+fn image_side_widths(side: usize) -> Result<Vec<usize>> {
+    crate::models::trunk_widths(side).map_err(|_| {
+        Error::param("--image-size", format!("must be one of {:?}, got {side}", crate::models::IMAGE_SIDES))
+    })
+}
+
 impl PipelineConfig {
     /// A configuration with the given stage configs and the defaults for the rest: k-means
     /// with `k` by silhouette in 2..=8, the selection rule, 20 % test, equal weighting, 2 000
@@ -249,11 +256,26 @@ impl PipelineConfig {
         }
     }
 
+    /// This configuration at image side `side` (`stage1.image_size`: the models' square input;
+    /// images are resized to `side × side` once at load time), with stage 3's trunk widths set to the
+    /// SimpleConv stack for that side ([`crate::models::trunk_widths`]: `[32, 64, 64]` at 32,
+    /// the reference's `[32, 32, 64, 64]` at 64), so the stage-3 trunk is the stage-1 encoder's
+    /// conv stack at every side.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParam`] (named `--image-size`) if `side` is not a SimpleConv side.
+    pub fn with_image_size(mut self, side: usize) -> Result<Self> {
+        self.stage3.widths = image_side_widths(side)?;
+        self.stage1.image_size = side;
+        Ok(self)
+    }
+
     /// Checks every field that does not need the data.
     ///
     /// # Errors
     /// [`Error::InvalidParam`] naming the field.
     pub fn validate(&self) -> Result<()> {
+        image_side_widths(self.stage1.image_size)?;
         self.stage1.validate()?;
         self.stage3.validate()?;
         if self.pixel_kmeans_max_fit == 0 {
@@ -346,7 +368,7 @@ pub trait PipelineObserver {
     /// The observer of one stage-3 run.
     fn arm(&mut self, arm: &str, seed: u64) -> Box<dyn MtlObserver> {
         let _ = (arm, seed);
-        Box::new(crate::mtl::train::Silent)
+        Box::new(crate::mtl::train::NoObserver)
     }
 }
 
@@ -402,6 +424,18 @@ pub fn run_seed(
 ) -> Result<SeedOutcome> {
     cfg.validate()?;
     cfg.oracle.resolve(data)?;
+    if data.height() != cfg.stage1.image_size || data.width() != cfg.stage1.image_size {
+        return Err(Error::param(
+            "dataset",
+            format!(
+                "{}: images are {}x{}, the pipeline's image_size is {} (resize with Dataset::to_model_input)",
+                data.name(),
+                data.height(),
+                data.width(),
+                cfg.stage1.image_size
+            ),
+        ));
+    }
     let seeds = SeedTree::new(seed);
     let mut stage_seconds = Vec::new();
     let principal = principal_task(data)?;

@@ -150,7 +150,7 @@ pub fn select_task(
                     weighting,
                     &short,
                     seed,
-                    &mut crate::mtl::train::Silent,
+                    &mut crate::mtl::train::NoObserver,
                 )?;
                 let acc = run
                     .outcome

@@ -361,6 +361,7 @@ pub fn config_to_json(c: &Stage1Config) -> Value {
         "seed": c.seed,
         "val_fraction": f(c.val_fraction),
         "val_images": c.val_images,
+        "image_size": c.image_size,
     })
 }
 
@@ -443,6 +444,11 @@ pub fn config_from_json(v: &Value) -> Result<Stage1Config> {
         seed: uint("seed")?,
         val_fraction: float("val_fraction")?,
         val_images: uint("val_images")? as usize,
+        // Absent in checkpoints written before smaller model inputs existed: those are 64.
+        image_size: match v.get("image_size") {
+            None => 64,
+            Some(x) => x.as_u64().ok_or_else(|| bad("image_size"))? as usize,
+        },
     };
     c.validate()?;
     Ok(c)

@@ -5,6 +5,8 @@
 //! - [`train`]: the training loop ([`Trainer`], [`Stage1Config`], [`Observer`]), held-out split,
 //!   validation loss, resumable [`TrainState`], latent encoding and export;
 //! - [`checkpoint`] (feature `io`): safetensors-compatible checkpoints, atomic, checked on load;
+//! - [`run_dir`] (feature `io`): the run directory (checkpoint, log, latents, probe) a
+//!   resumable run writes and stage 2 reads;
 //! - [`pictures`]: reconstructions and the latent traversal grid;
 //! - [`mod@probe`]: k-NN probe accuracy per (subspace, factor) on held-out images.
 //!
@@ -33,6 +35,8 @@
 pub mod checkpoint;
 pub mod pictures;
 pub mod probe;
+#[cfg(feature = "io")]
+pub mod run_dir;
 pub mod schedule;
 pub mod step;
 pub mod train;

@@ -86,6 +86,10 @@ pub struct Stage1Config {
     pub val_fraction: f64,
     /// Held-out images used for the per-epoch validation loss. Default 512.
     pub val_images: usize,
+    /// Side `s` of the model's square input; the dataset must already be `s × s`
+    /// ([`Dataset::to_model_input`]). Default 64 (the reference's); one of
+    /// [`crate::models::IMAGE_SIDES`].
+    pub image_size: usize,
 }
 
 impl Default for Stage1Config {
@@ -105,6 +109,7 @@ impl Default for Stage1Config {
             seed: 1234,
             val_fraction: 0.1,
             val_images: 512,
+            image_size: 64,
         }
     }
 }
@@ -142,7 +147,13 @@ impl Stage1Config {
         }
         self.adam.validate()?;
         self.losses.validate()?;
-        ModelConfig { channels: 3, latent_dim: self.latent_dim, n_subspaces: self.n_subspaces }.validate()?;
+        ModelConfig {
+            channels: 3,
+            latent_dim: self.latent_dim,
+            n_subspaces: self.n_subspaces,
+            image_size: self.image_size,
+        }
+        .validate()?;
         if let PairMode::Intended { p } | PairMode::Minimal { p } = self.pair_mode {
             if !(0.0..=1.0).contains(&p) {
                 return Err(Error::param("p", format!("must be in [0, 1], got {p}")));
@@ -165,14 +176,7 @@ impl Stage1Config {
     }
 }
 
-/// What an [`Observer`] wants after a step or an epoch.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Control {
-    /// Keep training.
-    Continue,
-    /// Return from [`Trainer::run`] now (the trainer's state is consistent: resume later).
-    Stop,
-}
+pub use crate::observe::Control;
 
 /// One finished training step.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -208,7 +212,8 @@ pub struct EpochRecord {
     pub steps: usize,
 }
 
-/// Progress callbacks of [`Trainer::run`]. Both default to [`Control::Continue`].
+/// Progress callbacks of [`Trainer::run`] (the shape of [`crate::observe`]). Both default to
+/// [`Control::Continue`]; [`Control::Stop`] returns from [`Trainer::run`] at once, resumable.
 ///
 /// The trainer's counters are already advanced when a callback runs, so
 /// [`Trainer::state`] inside `on_step` is the state *after* that step (save it to checkpoint).
@@ -278,22 +283,23 @@ pub struct Trainer {
 }
 
 impl Trainer {
-    /// A fresh run on `dataset` (which must already be `64×64`, see
-    /// [`Dataset::to_model_input`]).
+    /// A fresh run on `dataset`, whose images must already be `image_size × image_size`
+    /// ([`Dataset::to_model_input`]).
     ///
     /// # Errors
     /// [`Error::InvalidParam`] for an invalid config, an unknown principal factor, images not
-    /// `64×64`, or a training pool too small for one batch.
+    /// `image_size × image_size`, or a training pool too small for one batch.
     pub fn new(config: Stage1Config, dataset: &Dataset) -> Result<Trainer> {
         config.validate()?;
-        if dataset.height() != 64 || dataset.width() != 64 {
+        let side = config.image_size;
+        if dataset.height() != side || dataset.width() != side {
             return Err(Error::param(
                 "dataset",
                 format!(
-                    "{}: images are {}x{}; resize to 64x64 first (Dataset::to_model_input)",
+                    "{}: images are {}x{}; resize to {side}x{side} first (Dataset::to_model_input)",
                     dataset.name(),
                     dataset.height(),
-                    dataset.width()
+                    dataset.width(),
                 ),
             ));
         }
@@ -326,6 +332,7 @@ impl Trainer {
             channels: dataset.channels(),
             latent_dim: config.latent_dim,
             n_subspaces: config.n_subspaces,
+            image_size: side,
         };
         let model = DisentangleModel::new(model_config, &mut seeds.rng(streams::INIT))?;
         let optimizer = Adam::new(config.adam)?;
