@@ -50,6 +50,35 @@ fn inspect_reports_and_fails_cleanly() {
     for want in ["images:       1797", "8x8x1", "0..255", "label", "0:178", "train 1438 / test 359", "721 of 1438"] {
         assert!(out.contains(want), "missing '{want}' in:\n{out}");
     }
+    // The split shown is the one `detaux train` uses (its seed stream and, for MNIST/CIFAR, the
+    // shipped files): the same sizes as train's metrics.json for the same flags.
+    let dir = scratch("inspect-vs-train");
+    let (code, _, err) = detaux(&[
+        "train",
+        "--dataset",
+        "digits",
+        "--aux-labels",
+        "none",
+        "--epochs",
+        "1",
+        "--train-fraction",
+        "0.5",
+        "--val-fraction",
+        "0.2",
+        "--trunk-widths",
+        "4,4,8,8",
+        "--head-hidden",
+        "8",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("metrics.json")).unwrap()).unwrap();
+    let (_, out, _) = detaux(&["inspect", "--dataset", "digits", "--train-fraction", "0.5", "--val-fraction", "0.2"]);
+    let want = format!("kept:         train {}", m["split"]["train"]);
+    assert!(out.contains(&want) && out.contains(&format!("/ val {}", m["split"]["val"])), "{want}\n{out}");
+    let _ = std::fs::remove_dir_all(&dir);
     for (args, want) in [
         (vec!["inspect", "--dataset", "imagenet"], "valid forms"),
         (vec!["inspect", "--dataset", "digits", "--principal", "colour"], "valid names: label"),

@@ -4,10 +4,10 @@
 //! directory is read as [`crate::stage1::run_dir`] describes. This file maps flags to a
 //! [`ClusterJob`].
 
+use crate::cli::PoolArgs;
 use crate::cluster::job::{run_cluster_job, ClusterJob};
 use crate::cluster::{AuxClustering, Clustering};
 use crate::error::{Error, Result};
-use crate::par::ThreadPool;
 use crate::stage1::run_dir;
 use std::path::{Path, PathBuf};
 
@@ -72,18 +72,14 @@ pub struct ClusterArgs {
     /// Output directory (default: RUN_DIR, or the latents file's directory).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Worker threads (default: all available).
-    #[arg(long)]
-    pub threads: Option<usize>,
-    /// Kernels: native (this CPU's fastest) or portable (the same bits on any CPU).
-    #[arg(long, default_value = "native")]
-    pub kernels: crate::par::KernelSet,
+    /// Thread pool.
+    #[command(flatten)]
+    pub pool: PoolArgs,
 }
 
 /// Runs stage 2 and writes `aux_labels.npy`, `clusters.json` and `clusters.png`.
 pub fn run(args: &ClusterArgs) -> Result<()> {
-    let threads = args.threads.unwrap_or_else(crate::par::default_threads);
-    let pool = ThreadPool::with_kernels(threads, args.kernels)?;
+    let (pool, _) = args.pool.build()?;
     if args.run.is_some() && args.factors.is_some() {
         return Err(Error::param("--factors", "only applies to --latents (--run reads RUN/factors.npy)"));
     }

@@ -1,9 +1,9 @@
 //! `detaux demo`: train the small conv autoencoder of [`crate::demo`] on procedural images and
 //! print its loss falling.
 
+use crate::cli::PoolArgs;
 use crate::demo::{train, DemoConfig};
 use crate::error::{Error, Result};
-use crate::par::ThreadPool;
 
 /// Arguments of `detaux demo`.
 #[derive(clap::Args, Debug)]
@@ -14,12 +14,9 @@ pub struct DemoArgs {
     /// Master seed.
     #[arg(long, default_value_t = 1234)]
     pub seed: u64,
-    /// Worker threads (results are identical for any value).
-    #[arg(long, default_value_t = crate::par::default_threads())]
-    pub threads: usize,
-    /// Kernels: native (this CPU's fastest) or portable (the same bits on any CPU).
-    #[arg(long, default_value = "native")]
-    pub kernels: crate::par::KernelSet,
+    /// Thread pool.
+    #[command(flatten)]
+    pub pool: PoolArgs,
     /// Print the loss every this many steps.
     #[arg(long, default_value_t = 25)]
     pub every: usize,
@@ -32,10 +29,10 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     }
     let cfg = DemoConfig { steps: args.steps, seed: args.seed, ..DemoConfig::default() };
     cfg.validate()?;
-    let pool = ThreadPool::with_kernels(args.threads, args.kernels)?;
+    let (pool, threads) = args.pool.build()?;
     println!(
         "training a conv autoencoder ({}x{} images, batch {}, Adam lr {}) for {} steps on {} thread(s)",
-        cfg.size, cfg.size, cfg.batch, cfg.lr, cfg.steps, args.threads
+        cfg.size, cfg.size, cfg.batch, cfg.lr, cfg.steps, threads
     );
     let start = std::time::Instant::now();
     let every = args.every;

@@ -4,56 +4,17 @@
 //! [`crate::stage1::run_dir`]; this file maps flags to a [`Stage1Config`] and a
 //! [`RunDirOptions`] and shows progress.
 
+use crate::cli::PoolArgs;
 use crate::data::noise::SaltPepper;
-use crate::data::pairs::PairMode;
+use crate::data::pairs::PairRule;
 use crate::data::spec::SPEC_HELP;
 use crate::error::{Error, Result};
 use crate::losses::{DistributionMode, ReconstructionLoss};
-use crate::par::ThreadPool;
 use crate::stage1::run_dir::{RunDirOptions, Stage1Run};
 use crate::stage1::{Control, EpochRecord, Observer, OracleMode, RunEnd, Stage1Config, StepRecord, Trainer};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::path::PathBuf;
 use std::time::Instant;
-
-/// Partner rule on the command line.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PairsArg {
-    /// Principal factor differs with probability p (docs/method.md §5).
-    Intended,
-    /// Partner uniform over the training images (reference as-run behaviour).
-    Uniform,
-    /// Principal factor changes with probability p, else one other factor; the rest kept
-    /// where the data allows (PMP's one-factor pairs).
-    Minimal,
-}
-
-/// Oracle on the command line.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OracleArg {
-    /// Detaux: subspace 0 carries the principal factor.
-    Forced,
-    /// PMP: argmax of the normalised distance.
-    Unforced,
-}
-
-/// Distribution regulariser on the command line.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DistributionArg {
-    /// Detached, as the reference code (a logged constant).
-    Reference,
-    /// PMP's trainable form.
-    Trainable,
-}
-
-/// Reconstruction loss on the command line.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LossArg {
-    /// Mean squared error, no output activation.
-    Mse,
-    /// Binary cross-entropy on a sigmoid output.
-    Bce,
-}
 
 /// Arguments of `detaux disentangle`.
 #[derive(clap::Args, Debug)]
@@ -81,30 +42,27 @@ pub struct DisentangleArgs {
     /// Master seed (data subset, split, init, pairs, noise) [default: 1234].
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Worker threads (results are identical for any value) [default: all available].
-    #[arg(long)]
-    pub threads: Option<usize>,
-    /// Kernels: native (this CPU's fastest) or portable (the same bits on any CPU).
-    #[arg(long, default_value = "native")]
-    pub kernels: crate::par::KernelSet,
+    /// Thread pool.
+    #[command(flatten)]
+    pub pool: PoolArgs,
     /// Continue the run in --out from its checkpoint.
     #[arg(long)]
     pub resume: bool,
     /// Partner rule [default: intended].
     #[arg(long, value_enum)]
-    pub pairs: Option<PairsArg>,
+    pub pairs: Option<PairRule>,
     /// Probability that a pair differs in the principal factor (intended, minimal pairs) [default: 0.5].
     #[arg(long)]
     pub p: Option<f64>,
     /// Oracle [default: forced].
     #[arg(long, value_enum)]
-    pub oracle: Option<OracleArg>,
+    pub oracle: Option<OracleMode>,
     /// Distribution regulariser [default: reference].
     #[arg(long, value_enum)]
-    pub distribution: Option<DistributionArg>,
+    pub distribution: Option<DistributionMode>,
     /// Reconstruction loss [default: mse].
     #[arg(long, value_enum)]
-    pub loss: Option<LossArg>,
+    pub loss: Option<ReconstructionLoss>,
     /// Salt-and-pepper noise on training pairs (reference 'SnP').
     #[arg(long)]
     pub noise: bool,
@@ -166,50 +124,15 @@ fn build_config(args: &DisentangleArgs, base: Stage1Config) -> Result<Stage1Conf
     if let Some(s) = args.seed {
         c.seed = s;
     }
-    match (args.pairs, args.p) {
-        (Some(PairsArg::Uniform), Some(_)) => {
-            return Err(Error::param("--p", "only applies to --pairs intended"));
-        }
-        (Some(PairsArg::Uniform), None) => c.pair_mode = PairMode::Uniform,
-        (Some(PairsArg::Minimal), p) => {
-            let keep = match c.pair_mode {
-                PairMode::Intended { p } | PairMode::Minimal { p } => p,
-                PairMode::Uniform => 0.5,
-            };
-            c.pair_mode = PairMode::Minimal { p: p.unwrap_or(keep) };
-        }
-        (Some(PairsArg::Intended), p) => {
-            let keep = match c.pair_mode {
-                PairMode::Intended { p } | PairMode::Minimal { p } => p,
-                PairMode::Uniform => 0.5,
-            };
-            c.pair_mode = PairMode::Intended { p: p.unwrap_or(keep) };
-        }
-        (None, Some(p)) => {
-            c.pair_mode = match c.pair_mode {
-                PairMode::Minimal { .. } => PairMode::Minimal { p },
-                _ => PairMode::Intended { p },
-            }
-        }
-        (None, None) => {}
-    }
+    c.pair_mode = c.pair_mode.with(args.pairs, args.p)?;
     if let Some(o) = args.oracle {
-        c.oracle = match o {
-            OracleArg::Forced => OracleMode::Forced,
-            OracleArg::Unforced => OracleMode::Unforced,
-        };
+        c.oracle = o;
     }
     if let Some(d) = args.distribution {
-        c.losses.distribution = match d {
-            DistributionArg::Reference => DistributionMode::Reference,
-            DistributionArg::Trainable => DistributionMode::Trainable,
-        };
+        c.losses.distribution = d;
     }
     if let Some(l) = args.loss {
-        c.losses.reconstruction = match l {
-            LossArg::Mse => ReconstructionLoss::Mse,
-            LossArg::Bce => ReconstructionLoss::Bce,
-        };
+        c.losses.reconstruction = l;
     }
     if args.noise {
         c.noise = Some(SaltPepper::default());
@@ -333,11 +256,7 @@ pub fn run(args: &DisentangleArgs) -> Result<()> {
         probe_neighbours: args.probe_neighbours,
     };
     options.validate()?;
-    let threads = args.threads.unwrap_or_else(crate::par::default_threads);
-    let pool = ThreadPool::with_kernels(threads, args.kernels).map_err(|e| match e {
-        Error::InvalidParam { reason, .. } => Error::param("--threads", reason),
-        other => other,
-    })?;
+    let (pool, threads) = args.pool.build()?;
     let dir = args.out.as_path();
     pool.install(|| -> Result<()> {
         let t0 = Instant::now();

@@ -1,16 +1,13 @@
 //! `detaux generate`: write a procedural dataset to disk in the NPY pair format, plus a PNG
 //! contact sheet of its first 64 images.
 //!
-//! The files are written as a unit: into a hidden sibling directory `.NAME.tmp-PID`, renamed to
-//! `--out` once complete, so a killed run never leaves new images beside old labels. An
-//! existing non-empty `--out` is refused (never overwritten); leftovers of killed runs are
-//! removed by the next run into the same parent directory.
+//! The files are written as a unit, never over a non-empty `--out`
+//! ([`crate::data::npy_pair::write_npy_dir_new`]).
 
-use crate::data::contact::contact_sheet;
-use crate::data::npy_pair::write_npy_dir;
+use crate::cli::PoolArgs;
+use crate::data::npy_pair::{check_new_dir, write_npy_dir_new};
 use crate::data::spec::{DatasetSpec, SPEC_HELP};
 use crate::error::{Error, Result};
-use crate::par::ThreadPool;
 use crate::rng::SeedTree;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -45,15 +42,14 @@ pub struct GenerateArgs {
     /// Master seed (chooses the subset).
     #[arg(long, default_value_t = 1234)]
     pub seed: u64,
-    /// Worker threads (default: all available).
-    #[arg(long)]
-    pub threads: Option<usize>,
+    /// Thread pool.
+    #[command(flatten)]
+    pub pool: PoolArgs,
 }
 
 /// Generates, writes the NPY files and the contact sheet, and reports on stderr.
 pub fn run(args: &GenerateArgs) -> Result<()> {
-    let threads = args.threads.unwrap_or_else(crate::par::default_threads);
-    let pool = ThreadPool::new(threads)?;
+    let (pool, threads) = args.pool.build()?;
     let spec = match args.kind {
         GenKind::Shapes3d => DatasetSpec::Shapes3dSynth { n: args.n },
         GenKind::Dsprites => DatasetSpec::DspritesSynth { n: args.n },
@@ -61,43 +57,12 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
     if args.n == Some(0) {
         return Err(Error::param("n", "--n must be >= 1, got 0"));
     }
-    let out = &args.out;
-    let name =
-        out.file_name().ok_or_else(|| Error::param("--out", format!("{} has no directory name", out.display())))?;
-    let nonempty = std::fs::read_dir(out).map(|mut d| d.next().is_some()).unwrap_or(out.exists());
-    if nonempty {
-        return Err(Error::param(
-            "--out",
-            format!(
-                "{} already exists and is not empty; choose a new directory (generate never overwrites)",
-                out.display()
-            ),
-        ));
-    }
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    check_new_dir(&args.out)?;
     let t0 = Instant::now();
     let data = pool.install(|| spec.load(&SeedTree::new(args.seed)))?;
     eprintln!("generated {} ({} images) in {:.2}s on {threads} threads", spec, data.len(), t0.elapsed().as_secs_f64());
     let t1 = Instant::now();
-    std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
-    let prefix = format!(".{}.tmp-", name.to_string_lossy());
-    crate::io::atomic::remove_dead_leftovers(&parent, &prefix);
-    let tmp = parent.join(format!("{prefix}{}", std::process::id()));
-    let written = (|| -> Result<()> {
-        write_npy_dir(&data, &tmp)?;
-        contact_sheet(&data, 64, 8, 2).save_png(&tmp.join("contact_sheet.png"))?;
-        if out.is_dir() {
-            std::fs::remove_dir(out).map_err(|e| Error::io(out, e))?;
-        }
-        std::fs::rename(&tmp, out).map_err(|e| Error::io(out, e))
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_dir_all(&tmp);
-    }
-    written?;
+    write_npy_dir_new(&data, &args.out)?;
     eprintln!("wrote {} in {:.2}s", args.out.display(), t1.elapsed().as_secs_f64());
     println!(
         "{}: {} images {}x{}x{}, factors {}; files images.npy, labels.npy, factors.txt, contact_sheet.png",

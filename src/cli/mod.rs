@@ -13,7 +13,35 @@ pub mod inspect;
 pub mod run;
 pub mod train;
 
+use crate::error::{Error, Result};
+use crate::par::{KernelSet, ThreadPool};
 use clap::{Parser, Subcommand};
+
+/// The thread-pool flags of every subcommand.
+#[derive(clap::Args, Debug)]
+pub struct PoolArgs {
+    /// Worker threads (results are identical for any value; default: all available).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Kernels: native (this CPU's fastest) or portable (the same bits on any CPU).
+    #[arg(long, default_value = "native")]
+    pub kernels: KernelSet,
+}
+
+impl PoolArgs {
+    /// The pool and its thread count.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParam`] named `--threads` for 0 or too many threads.
+    pub fn build(&self) -> Result<(ThreadPool, usize)> {
+        let threads = self.threads.unwrap_or_else(crate::par::default_threads);
+        let pool = ThreadPool::with_kernels(threads, self.kernels).map_err(|e| match e {
+            Error::InvalidParam { reason, .. } => Error::param("--threads", reason),
+            other => other,
+        })?;
+        Ok((pool, threads))
+    }
+}
 
 /// Detaux: discover an auxiliary task from disentangled latents and learn it beside the
 /// principal task (deterministic, CPU).

@@ -2,16 +2,16 @@
 //! overrides), progress bars, and the printed summary. The experiment itself, its report and
 //! its files are [`crate::pipeline::experiment`]'s.
 
-use crate::cli::disentangle::{PairsArg, Stage1Bar};
+use crate::cli::disentangle::Stage1Bar;
 use crate::cli::train::BarObserver;
-use crate::data::pairs::PairMode;
+use crate::cli::PoolArgs;
+use crate::data::pairs::PairRule;
 use crate::data::spec::SPEC_HELP;
 use crate::error::{Error, Result};
-use crate::par::ThreadPool;
 use crate::pipeline::preset::PRESET_NAMES;
 use crate::pipeline::verdict::Verdict;
 use crate::pipeline::{
-    AuxClustering, Experiment, ExperimentConfig, OracleArms, PipelineObserver, Preset, Stage1Source, ValSelection,
+    AuxClustering, Experiment, ExperimentConfig, PipelineObserver, Preset, Stage1Source, ValSelection,
 };
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -39,12 +39,9 @@ pub struct RunArgs {
     /// First master seed.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Worker threads (results are identical for any value; default: all available).
-    #[arg(long)]
-    pub threads: Option<usize>,
-    /// Kernels: native (this CPU's fastest) or portable (the same bits on any CPU).
-    #[arg(long, default_value = "native")]
-    pub kernels: crate::par::KernelSet,
+    /// Thread pool.
+    #[command(flatten)]
+    pub pool: PoolArgs,
     /// Principal factor by name or index (default: the preset's, else the dataset's own).
     #[arg(long)]
     pub principal: Option<String>,
@@ -60,7 +57,7 @@ pub struct RunArgs {
     pub pairs_per_epoch: Option<usize>,
     /// Stage-1 partner rule.
     #[arg(long, value_enum)]
-    pub pairs: Option<PairsArg>,
+    pub pairs: Option<PairRule>,
     /// Stage-1 λ of the distance loss.
     #[arg(long)]
     pub lambda_distance: Option<f64>,
@@ -116,20 +113,6 @@ pub struct RunArgs {
     pub stage1_from: Option<PathBuf>,
 }
 
-fn parse_oracle(s: &str) -> Result<OracleArms> {
-    match s {
-        "all" => Ok(OracleArms::AllOther),
-        "none" => Ok(OracleArms::None),
-        list => {
-            let names: Vec<String> = list.split(',').map(|x| x.trim().to_string()).collect();
-            if names.iter().any(String::is_empty) {
-                return Err(Error::param("--oracle-aux", format!("expected all, none or FACTOR[,FACTOR…], got '{s}'")));
-            }
-            Ok(OracleArms::Factors(names))
-        }
-    }
-}
-
 /// The experiment settings of `args`: the preset, then every flag given.
 ///
 /// # Errors
@@ -167,17 +150,7 @@ pub fn experiment_config(args: &RunArgs) -> Result<ExperimentConfig> {
     if let Some(n) = args.pairs_per_epoch {
         s1.pairs_per_epoch = Some(n);
     }
-    if let Some(mode) = args.pairs {
-        let keep = match s1.pair_mode {
-            PairMode::Intended { p } | PairMode::Minimal { p } => p,
-            PairMode::Uniform => 0.5,
-        };
-        s1.pair_mode = match mode {
-            PairsArg::Intended => PairMode::Intended { p: keep },
-            PairsArg::Minimal => PairMode::Minimal { p: keep },
-            PairsArg::Uniform => PairMode::Uniform,
-        };
-    }
+    s1.pair_mode = s1.pair_mode.with(args.pairs, None)?;
     if let Some(v) = args.lambda_distance {
         s1.losses.lambda_distance = v;
     }
@@ -197,31 +170,16 @@ pub fn experiment_config(args: &RunArgs) -> Result<ExperimentConfig> {
         p.subspace = rule.parse()?;
     }
     if let Some(o) = &args.oracle_aux {
-        p.oracle = parse_oracle(o)?;
+        p.oracle = o.parse()?;
     }
     match args.mtl_val_epochs {
         Some(0) => p.val_selection = None,
         Some(epochs) => {
-            let clusterings = match &args.mtl_val_clusterings {
-                Some(s) => s
-                    .split(',')
-                    .map(|c| c.trim().parse().map_err(|e: Error| Error::param("--mtl-val-clusterings", e.to_string())))
-                    .collect::<Result<Vec<_>>>()?,
-                None => Vec::new(),
-            };
-            let subspaces = match &args.mtl_val_subspaces {
-                Some(s) => Some(
-                    s.split(',')
-                        .map(|k| {
-                            k.trim().parse::<usize>().map_err(|_| {
-                                Error::param("--mtl-val-subspaces", format!("not a subspace index: '{k}'"))
-                            })
-                        })
-                        .collect::<Result<Vec<_>>>()?,
-                ),
-                None => None,
-            };
-            p.val_selection = Some(ValSelection { subspaces, clusterings, epochs });
+            p.val_selection = Some(ValSelection::parse(
+                epochs,
+                args.mtl_val_clusterings.as_deref(),
+                args.mtl_val_subspaces.as_deref(),
+            )?)
         }
         None if args.mtl_val_clusterings.is_some() || args.mtl_val_subspaces.is_some() => {
             return Err(Error::param(
@@ -283,8 +241,7 @@ impl PipelineObserver for Progress {
 pub fn run(args: &RunArgs) -> Result<()> {
     let t_start = Instant::now();
     let config = experiment_config(args)?;
-    let threads = args.threads.unwrap_or_else(crate::par::default_threads);
-    let pool = ThreadPool::with_kernels(threads, args.kernels)?;
+    let (pool, threads) = args.pool.build()?;
     let out_dir = args.out.clone().unwrap_or_else(|| Path::new("runs").join(&config.preset));
     let source = match (&args.stage1_from, args.resume) {
         (Some(from), _) if !from.is_dir() => {

@@ -4,13 +4,13 @@
 //! The outputs (`metrics.json`, `epochs.jsonl`) are the library's [`crate::mtl::job`]; this
 //! file maps flags to a [`TrainJob`] and shows progress.
 
+use crate::cli::PoolArgs;
 use crate::data::spec::SPEC_HELP;
 use crate::error::{Error, Result};
 use crate::mtl::data::SplitConfig;
 use crate::mtl::job::TrainJob;
 use crate::mtl::train::{Control, EpochRecord, Observer, StepRecord, TrainConfig, Trainer};
 use crate::mtl::weighting::WEIGHTING_FORMS;
-use crate::par::ThreadPool;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::path::PathBuf;
 
@@ -37,12 +37,9 @@ pub struct TrainArgs {
     /// Master seed (splits, initial weights, shuffles, dropout).
     #[arg(long, default_value_t = 1234)]
     pub seed: u64,
-    /// Worker threads (results are identical for any value; default: all available).
-    #[arg(long)]
-    pub threads: Option<usize>,
-    /// Kernels: native (this CPU's fastest) or portable (the same bits on any CPU).
-    #[arg(long, default_value = "native")]
-    pub kernels: crate::par::KernelSet,
+    /// Thread pool.
+    #[command(flatten)]
+    pub pool: PoolArgs,
     /// Keep this fraction of every class of the training split (scarce data).
     #[arg(long)]
     pub train_fraction: Option<f64>,
@@ -148,8 +145,7 @@ impl Observer for BarObserver {
 
 /// Runs `detaux train`.
 pub fn run(args: &TrainArgs) -> Result<()> {
-    let threads = args.threads.unwrap_or_else(crate::par::default_threads);
-    let pool = ThreadPool::with_kernels(threads, args.kernels)?;
+    let (pool, threads) = args.pool.build()?;
     let widths = match &args.trunk_widths {
         Some(w) => parse_widths(w)?,
         None => crate::models::trunk_widths(args.image_size).map_err(|_| {

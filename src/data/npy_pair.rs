@@ -181,6 +181,59 @@ fn read_factors_txt(path: &Path) -> Result<Vec<FactorSpec>> {
     Ok(specs)
 }
 
+/// Checks that `out` can be a new directory for [`write_npy_dir_new`] (call it before any
+/// expensive work).
+///
+/// # Errors
+/// As [`write_npy_dir_new`]'s checks on `out`.
+pub fn check_new_dir(out: &Path) -> Result<()> {
+    if out.file_name().is_none() {
+        return Err(Error::param("--out", format!("{} has no directory name", out.display())));
+    }
+    let nonempty = std::fs::read_dir(out).map(|mut d| d.next().is_some()).unwrap_or(out.exists());
+    if nonempty {
+        return Err(Error::param(
+            "--out",
+            format!("{} already exists and is not empty; choose a new directory (never overwritten)", out.display()),
+        ));
+    }
+    Ok(())
+}
+
+/// Writes `dataset` as a new NPY directory `out` ([`write_npy_dir`]'s files plus
+/// `contact_sheet.png`, its first 64 images) as a unit: into a hidden sibling directory
+/// `.NAME.tmp-PID`, renamed to `out` once complete, so a killed writer never leaves new images
+/// beside old labels. An existing non-empty `out` is refused (never overwritten); leftovers of
+/// dead writers are removed first.
+///
+/// # Errors
+/// [`Error::InvalidParam`] (named `--out`) for a non-empty `out` or one without a directory
+/// name; I/O errors naming the path.
+pub fn write_npy_dir_new(dataset: &Dataset, out: &Path) -> Result<()> {
+    check_new_dir(out)?;
+    let name = out.file_name().expect("checked");
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+    let prefix = format!(".{}.tmp-", name.to_string_lossy());
+    crate::io::atomic::remove_dead_leftovers(&parent, &prefix);
+    let tmp = parent.join(format!("{prefix}{}", std::process::id()));
+    let written = (|| -> Result<()> {
+        write_npy_dir(dataset, &tmp)?;
+        super::contact::contact_sheet(dataset, 64, 8, 2).save_png(&tmp.join("contact_sheet.png"))?;
+        if out.is_dir() {
+            std::fs::remove_dir(out).map_err(|e| Error::io(out, e))?;
+        }
+        std::fs::rename(&tmp, out).map_err(|e| Error::io(out, e))
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    written
+}
+
 /// Writes `dataset` as an NPY directory (created if needed): `images.npy` u8 `[n, h, w, c]`,
 /// `labels.npy` i64 (`[n]` for a class-labelled set with one `label` column, else `[n, k]`)
 /// and `factors.txt`. Every file is written atomically.

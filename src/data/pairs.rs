@@ -81,6 +81,47 @@ impl Default for PairMode {
     }
 }
 
+/// A [`PairMode`] without its probability: what `--pairs` names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+pub enum PairRule {
+    /// Principal factor differs with probability p (docs/method.md §5).
+    Intended,
+    /// Partner uniform over the training images (reference as-run behaviour).
+    Uniform,
+    /// Principal factor changes with probability p, else one other factor; the rest kept
+    /// where the data allows (PMP's one-factor pairs).
+    Minimal,
+}
+
+impl PairMode {
+    /// `self` with its rule and/or probability replaced. A new rule keeps the current
+    /// probability (0.5 when coming from `Uniform`); a probability alone keeps the rule
+    /// (`Intended` when the current rule is `Uniform`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParam`] (named `--p`) for a probability with the `Uniform` rule.
+    pub fn with(self, rule: Option<PairRule>, p: Option<f64>) -> Result<PairMode> {
+        let keep = match self {
+            PairMode::Intended { p } | PairMode::Minimal { p } => p,
+            PairMode::Uniform => 0.5,
+        };
+        Ok(match (rule, p) {
+            (Some(PairRule::Uniform), Some(_)) => {
+                return Err(Error::param("--p", "only applies to --pairs intended or minimal"))
+            }
+            (Some(PairRule::Uniform), None) => PairMode::Uniform,
+            (Some(PairRule::Minimal), p) => PairMode::Minimal { p: p.unwrap_or(keep) },
+            (Some(PairRule::Intended), p) => PairMode::Intended { p: p.unwrap_or(keep) },
+            (None, Some(p)) => match self {
+                PairMode::Minimal { .. } => PairMode::Minimal { p },
+                _ => PairMode::Intended { p },
+            },
+            (None, None) => self,
+        })
+    }
+}
+
 /// Sampler settings.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PairConfig {

@@ -13,6 +13,7 @@ use ndarray::Array2;
 
 /// Which form of the distribution regulariser.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum DistributionMode {
     /// Detached, as the Detaux reference code (no gradient).
     #[default]

@@ -15,6 +15,7 @@ use crate::error::Result;
 
 /// Which reconstruction criterion.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum ReconstructionLoss {
     /// Mean squared error on the raw decoder output.
     #[default]

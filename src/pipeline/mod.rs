@@ -49,6 +49,7 @@
 //! thread-count invariant, so a seed's metrics are bitwise identical at any `--threads`.
 //! Only the wall times differ.
 
+pub mod describe;
 pub mod experiment;
 pub mod preset;
 pub mod stats;
@@ -91,6 +92,27 @@ pub enum OracleArms {
     AllOther,
     /// These factors, by name.
     Factors(Vec<String>),
+}
+
+impl std::str::FromStr for OracleArms {
+    type Err = Error;
+    /// `all`, `none` or `FACTOR[,FACTOR…]` (the `--oracle-aux` forms).
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "all" => Ok(OracleArms::AllOther),
+            "none" => Ok(OracleArms::None),
+            list => {
+                let names: Vec<String> = list.split(',').map(|x| x.trim().to_string()).collect();
+                if names.iter().any(String::is_empty) {
+                    return Err(Error::param(
+                        "--oracle-aux",
+                        format!("expected all, none or FACTOR[,FACTOR…], got '{s}'"),
+                    ));
+                }
+                Ok(OracleArms::Factors(names))
+            }
+        }
+    }
 }
 
 impl OracleArms {

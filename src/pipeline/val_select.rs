@@ -43,6 +43,35 @@ pub struct ValSelection {
 }
 
 impl ValSelection {
+    /// From the `--mtl-val-*` forms: `epochs` (≥ 1), optional comma-separated clusterings
+    /// (`kmeans:K`, …; `None` = the pipeline's own) and subspace indices (`None` = every
+    /// subspace ≥ 1).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParam`] naming the flag of an entry that does not parse.
+    pub fn parse(epochs: usize, clusterings: Option<&str>, subspaces: Option<&str>) -> Result<Self> {
+        let clusterings = match clusterings {
+            Some(s) => s
+                .split(',')
+                .map(|c| c.trim().parse().map_err(|e: Error| Error::param("--mtl-val-clusterings", e.to_string())))
+                .collect::<Result<Vec<_>>>()?,
+            None => Vec::new(),
+        };
+        let subspaces = match subspaces {
+            Some(s) => Some(
+                s.split(',')
+                    .map(|k| {
+                        k.trim()
+                            .parse::<usize>()
+                            .map_err(|_| Error::param("--mtl-val-subspaces", format!("not a subspace index: '{k}'")))
+                    })
+                    .collect::<Result<Vec<_>>>()?,
+            ),
+            None => None,
+        };
+        Ok(ValSelection { subspaces, clusterings, epochs })
+    }
+
     /// Checks the settings against `k_subspaces` latent subspaces.
     ///
     /// # Errors

@@ -48,6 +48,7 @@ use std::collections::BTreeMap;
 
 /// Which oracle the distance loss uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum OracleMode {
     /// Detaux: subspace 0 is forced to carry the principal factor (default).
     Forced,
