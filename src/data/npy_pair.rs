@@ -200,11 +200,12 @@ pub fn check_new_dir(out: &Path) -> Result<()> {
     Ok(())
 }
 
+#[cfg(feature = "io")]
 /// Writes `dataset` as a new NPY directory `out` ([`write_npy_dir`]'s files plus
 /// `contact_sheet.png`, its first 64 images) as a unit: into a hidden sibling directory
 /// `.NAME.tmp-PID`, renamed to `out` once complete, so a killed writer never leaves new images
 /// beside old labels. An existing non-empty `out` is refused (never overwritten); leftovers of
-/// dead writers are removed first.
+/// dead writers are removed first. Needs the `io` feature (PNG).
 ///
 /// # Errors
 /// [`Error::InvalidParam`] (named `--out`) for a non-empty `out` or one without a directory
