@@ -269,3 +269,32 @@ fn checkpoint_configs_without_an_image_size_are_side_64() {
     v.as_object_mut().unwrap().insert("image_size".into(), serde_json::json!("32"));
     assert!(detaux::stage1::checkpoint::config_from_json(&v).is_err());
 }
+
+#[test]
+fn run_directory_resume_writes_the_same_files_as_an_uninterrupted_run() {
+    use detaux::stage1::run_dir::{RunDirOptions, Stage1Run, CHECKPOINT, LATENTS, LOG};
+    let base = std::env::temp_dir().join(format!("detaux-rundir-{}", std::process::id()));
+    let (a, b) = (base.join("a"), base.join("b"));
+    let cfg = Stage1Config { noise: None, ..config() };
+    let opts = RunDirOptions { checkpoint_every: 3, probe_neighbours: 2, ..RunDirOptions::default() };
+    // Uninterrupted.
+    let mut run = Stage1Run::fresh(&a, "shapes3d-synth:120", cfg.clone(), opts).unwrap();
+    assert_eq!(run.train(&mut NoObserver).unwrap(), RunEnd::Finished);
+    run.finish().unwrap();
+    // Stopped after 5 steps, then resumed with the stored config.
+    let stop = RunDirOptions { stop_after_steps: Some(5), ..opts };
+    let mut first = Stage1Run::fresh(&b, "shapes3d-synth:120", cfg.clone(), stop).unwrap();
+    assert_eq!(first.train(&mut NoObserver).unwrap(), RunEnd::Stopped);
+    assert!(Stage1Run::fresh(&b, "shapes3d-synth:120", cfg.clone(), opts).is_err(), "a run is already there");
+    // A changed setting is refused, naming it.
+    let err = Stage1Run::resume(&b, None, |c| Ok(Stage1Config { epochs: 9, ..c }), opts).err().unwrap();
+    assert!(err.to_string().contains("--epochs"), "{err}");
+    let mut second = Stage1Run::resume(&b, None, Ok, opts).unwrap();
+    assert_eq!(second.resumed_at(), Some(5));
+    assert_eq!(second.train(&mut NoObserver).unwrap(), RunEnd::Finished);
+    second.finish().unwrap();
+    for f in [LOG, LATENTS, CHECKPOINT, "probe.json", "factors.npy"] {
+        assert_eq!(std::fs::read(a.join(f)).unwrap(), std::fs::read(b.join(f)).unwrap(), "{f} differs");
+    }
+    let _ = std::fs::remove_dir_all(&base);
+}
