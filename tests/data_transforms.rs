@@ -84,11 +84,11 @@ fn builtin_digits_load_and_become_model_input() {
     assert_eq!(x[[0, 2, 30, 20]], want[(30 * 64 + 20) * 3 + 2] as f32 / 255.0);
 }
 
-#[cfg(not(feature = "cli"))]
+#[cfg(not(feature = "io"))]
 #[test]
-fn builtin_digits_need_the_cli_feature() {
+fn builtin_digits_need_the_io_feature() {
     let e = digits::load().unwrap_err().to_string();
-    assert!(e.contains("gzip") && e.contains("cli"), "{e}");
+    assert!(e.contains("gzip") && e.contains("`io` feature"), "{e}");
 }
 
 #[test]
