@@ -17,8 +17,9 @@
 //! ConvT(32→c)`, every transposed conv kernel 4, stride 2, padding 1; no output activation
 //! (the BCE variant applies a sigmoid outside).
 //!
-//! A step at `s = 32` costs about 40 % of one at `s = 64` (the products shrink from ≈ 15.2 +
-//! 1.0·c to ≈ 6.3 + 0.26·c million multiply-adds per image and pass); it is a preset value for
+//! At `s = 32` the convolutions' products shrink from ≈ 15.2 + 1.0·c to ≈ 6.3 + 0.26·c million
+//! multiply-adds per image and pass (the parts that do not scale with the side, such as the
+//! fully connected layers, the K projectors and the losses, stay); it is a preset value for
 //! images whose source is smaller than 32 × 32 (8 × 8 digits, 28 × 28 MNIST), where the larger
 //! side only upscales.
 //!

@@ -49,8 +49,7 @@ impl Preset {
     ///
     /// The models take 32 × 32 inputs (`image_size = 32`: the SimpleConv stack without its
     /// second conv, and the same stack as the stage-3 trunk, `[32, 64, 64]`): the source
-    /// images are 8 × 8, so the reference's 64 × 64 only upscales further, and a step costs
-    /// less than half as much. Stage 1 departs from the reference defaults in its budget (10
+    /// images are 8 × 8, so the reference's 64 × 64 only upscales further). Stage 1 departs from the reference defaults in its budget (10
     /// epochs × 9 600 pairs = 3 000 steps), `λ_dist = 30` and `λ_cons = 1` (with the
     /// reference's `λ_dist = 0.1, λ_cons = 100` s0 stays far from the digit at any budget that
     /// fits in minutes: the consistency term keeps every code tiny). Everything else is the
