@@ -64,7 +64,7 @@ fn resize_is_identical_at_1_2_4_threads() {
     assert_eq!(one, run(4));
 }
 
-#[cfg(feature = "cli")]
+#[cfg(feature = "io")]
 #[test]
 fn builtin_digits_load_and_become_model_input() {
     let d = digits::load().unwrap();
