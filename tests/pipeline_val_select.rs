@@ -1,6 +1,8 @@
 //! The `detaux-mtl-val` arm: candidates are scored on the validation split, the best is
 //! trained in full; with the rule's own subspace and clustering as the only candidate it
 //! reproduces `detaux-mtl` bitwise; without a validation split it is refused.
+// Without io the digits tests are out, and some imports with them.
+#![cfg_attr(not(feature = "io"), allow(unused_imports, dead_code))]
 
 use detaux::pipeline::{Experiment, ExperimentConfig, Quiet, ValSelection};
 use detaux::Error;
@@ -16,6 +18,8 @@ fn accuracies(report: &detaux::pipeline::ExperimentReport, arm: &str) -> Vec<f64
     run.outcome.epochs.iter().map(|e| e.test[0].accuracy).collect()
 }
 
+// The built-in digits are gzipped: they need the io feature.
+#[cfg(feature = "io")]
 #[test]
 fn the_rules_own_candidate_reproduces_detaux_mtl_and_the_best_candidate_wins() {
     let config = tiny_config();
