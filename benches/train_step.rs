@@ -1,5 +1,5 @@
-//! One full stage-1 training step: B = 32 pairs of 64×64×3 images, all five loss
-//! terms active (β1 = β2 = β3 = 1, past the warm-up, consistency with 2B mixes), forced
+//! One full stage-1 training step: B = 32 pairs of 64×64×3 images (and of 32×32×3 images,
+//! the digits preset's model input, ids `side32-…`), all five loss terms active (β1 = β2 = β3 = 1, past the warm-up, consistency with 2B mixes), forced
 //! oracle, backward, and one Adam step (lr 5e-4, weight decay 1e-6), at 1 and 2 threads, on
 //! the native kernels (ids `1t`, `2t`) and on the portable ones (`portable-1t`, `portable-2t`,
 //! the cost of `--kernels portable`).
@@ -27,8 +27,10 @@ fn bench_train_step(c: &mut Criterion) {
     detaux::tune_allocator_for_training();
     let seeds = SeedTree::new(4);
     let mut rng = seeds.rng("data");
-    let x1 = Array4::<f32>::from_shape_fn((B, 3, 64, 64), |_| rng.gen::<f32>());
-    let x2 = Array4::<f32>::from_shape_fn((B, 3, 64, 64), |_| rng.gen::<f32>());
+    let images = |side: usize, rng: &mut detaux::rng::Rng| {
+        Array4::<f32>::from_shape_fn((B, 3, side, side), |_| rng.gen::<f32>())
+    };
+    let inputs = [64usize, 32, 16].map(|s| (s, images(s, &mut rng), images(s, &mut rng)));
     let differs: Vec<bool> = (0..B).map(|b| b % 2 == 0).collect();
     let oracle = Oracle::Forced { differs };
     let mixes = sample_mixes(10, B, &mut seeds.rng("mixes"));
@@ -37,13 +39,24 @@ fn bench_train_step(c: &mut Criterion) {
     let adam = Stage1Config::default().adam;
     let mut g = c.benchmark_group("stage1_train_step_b32");
     g.sample_size(20).measurement_time(Duration::from_secs(15)).warm_up_time(Duration::from_secs(3));
-    for (kernels, threads) in [1usize, 2].into_iter().flat_map(|t| [(KernelSet::Native, t), (KernelSet::Portable, t)]) {
+    let cases = [1usize, 2].into_iter().flat_map(|t| {
+        [
+            (64, KernelSet::Native, t),
+            (64, KernelSet::Portable, t),
+            (32, KernelSet::Native, t),
+            (16, KernelSet::Native, t),
+        ]
+    });
+    for (side, kernels, threads) in cases {
         let pool = ThreadPool::with_kernels(threads, kernels).expect("pool");
-        let id = match kernels {
-            KernelSet::Native => format!("{threads}t"),
-            KernelSet::Portable => format!("portable-{threads}t"),
+        let id = match (side, kernels) {
+            (64, KernelSet::Native) => format!("{threads}t"),
+            (64, KernelSet::Portable) => format!("portable-{threads}t"),
+            _ => format!("side{side}-{threads}t"),
         };
-        let mut model = DisentangleModel::<f32>::new(ModelConfig::default(), &mut seeds.rng("init")).expect("model");
+        let (_, x1, x2) = inputs.iter().find(|(s, _, _)| *s == side).expect("input side");
+        let config = ModelConfig { image_size: side, ..ModelConfig::default() };
+        let mut model = DisentangleModel::<f32>::new(config, &mut seeds.rng("init")).expect("model");
         let mut opt = Adam::new(adam).expect("adam");
         g.bench_with_input(BenchmarkId::from_parameter(id), &threads, |bench, _| {
             bench.iter(|| {

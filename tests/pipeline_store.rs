@@ -106,3 +106,50 @@ fn resumed_and_reused_stage1_give_the_uninterrupted_report() {
         let _ = std::fs::remove_dir_all(d);
     }
 }
+
+/// Fails stage 1 of seed `bad` at its first step; records the seeds whose stage 1 finished.
+struct FailingSeed {
+    bad: u64,
+    finished: std::sync::Arc<std::sync::Mutex<Vec<u64>>>,
+}
+struct FailAt {
+    fail: bool,
+    seed: u64,
+    finished: std::sync::Arc<std::sync::Mutex<Vec<u64>>>,
+}
+impl Observer for FailAt {
+    fn on_step(&mut self, _: &Trainer, _: &detaux::stage1::StepRecord) -> detaux::Result<Control> {
+        if self.fail {
+            return Err(Error::InvalidData(format!("seed {} fails on purpose", self.seed)));
+        }
+        Ok(Control::Continue)
+    }
+    fn on_epoch(&mut self, t: &Trainer, r: &EpochRecord) -> detaux::Result<Control> {
+        if r.epoch + 1 == t.config().epochs {
+            self.finished.lock().unwrap().push(self.seed);
+        }
+        Ok(Control::Continue)
+    }
+}
+impl PipelineObserver for FailingSeed {
+    fn stage1(&mut self, seed: u64) -> Box<dyn Observer> {
+        Box::new(FailAt { fail: seed == self.bad, seed, finished: self.finished.clone() })
+    }
+}
+
+/// Seeds run side by side in a 2-thread pool: a failing seed's own error is returned (not the
+/// cancellation of the seed beside it), and the other seed stops instead of finishing.
+#[test]
+fn a_failing_seed_stops_the_seeds_beside_it_and_its_error_is_returned() {
+    let mut config = tiny_config();
+    config.seeds = 2;
+    config.pipeline.stage1.pairs_per_epoch = Some(3200);
+    let data = config.load_data().unwrap();
+    let exp = Experiment::new(config).unwrap();
+    let pool = detaux::par::ThreadPool::new(2).unwrap();
+    let finished = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut obs = FailingSeed { bad: 1235, finished: finished.clone() };
+    let err = pool.install(|| exp.run(&data, &mut obs)).err().expect("a failing seed fails the experiment");
+    assert!(err.to_string().contains("seed 1235 fails on purpose"), "{err}");
+    assert!(finished.lock().unwrap().is_empty(), "seed 1234 trained on after seed 1235 failed");
+}

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::losses::{DistributionMode, ReconstructionLoss};
 use crate::stage1::run_dir::{RunDirOptions, Stage1Run};
 use crate::stage1::{Control, EpochRecord, Observer, OracleMode, RunEnd, Stage1Config, StepRecord, Trainer};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -190,7 +190,15 @@ pub struct Stage1Bar {
 impl Stage1Bar {
     /// A bar labelled `prefix`.
     pub fn new(prefix: &str) -> Self {
-        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+        Self::with_bar(prefix, ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr()))
+    }
+
+    /// A bar labelled `prefix`, drawn in `group` beside the bars of other seeds.
+    pub fn in_group(prefix: &str, group: &MultiProgress) -> Self {
+        Self::with_bar(prefix, group.add(ProgressBar::new(0)))
+    }
+
+    fn with_bar(prefix: &str, bar: ProgressBar) -> Self {
         bar.set_style(
             ProgressStyle::with_template("{prefix} [{elapsed_precise}] {bar:25} {pos}/{len} {msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),

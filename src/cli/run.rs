@@ -13,6 +13,7 @@ use crate::pipeline::verdict::Verdict;
 use crate::pipeline::{
     AuxClustering, Experiment, ExperimentConfig, PipelineObserver, Preset, Stage1Source, ValSelection,
 };
+use indicatif::{MultiProgress, ProgressDrawTarget};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -218,22 +219,36 @@ pub fn experiment_config(args: &RunArgs) -> Result<ExperimentConfig> {
     Ok(c)
 }
 
-/// Progress of a run: a stage-1 bar per seed, a stage-3 bar per arm, one line per stage.
-struct Progress;
+/// Progress of a run: a stage-1 bar per seed, a stage-3 bar per arm, one line per stage; the
+/// bars of seeds that run at the same time are drawn together.
+struct Progress {
+    bars: MultiProgress,
+}
+
+impl Progress {
+    fn line(&self, line: String) {
+        if self.bars.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            // A failed terminal write loses one progress line, nothing else.
+            let _ = self.bars.println(line);
+        }
+    }
+}
 
 impl PipelineObserver for Progress {
     fn on_stage(&mut self, seed: u64, stage: &str) {
-        eprintln!("seed {seed}: {stage}");
+        self.line(format!("seed {seed}: {stage}"));
     }
     fn on_verdict(&mut self, seed: u64, v: &Verdict) {
-        eprintln!("seed {seed}: {}", v.isolation_line());
-        eprintln!("seed {seed}: {}", v.carried_line());
+        self.line(format!("seed {seed}: {}", v.isolation_line()));
+        self.line(format!("seed {seed}: {}", v.carried_line()));
     }
     fn stage1(&mut self, seed: u64) -> Box<dyn crate::stage1::Observer> {
-        Box::new(Stage1Bar::new(&format!("seed {seed} disentangle")))
+        Box::new(Stage1Bar::in_group(&format!("seed {seed} disentangle"), &self.bars))
     }
     fn arm(&mut self, arm: &str, seed: u64) -> Box<dyn crate::mtl::Observer> {
-        Box::new(BarObserver::new(&format!("seed {seed} {arm}")))
+        Box::new(BarObserver::in_group(&format!("seed {seed} {arm}"), &self.bars))
     }
 }
 
@@ -262,7 +277,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
         config.preset,
         config.seeds
     );
-    let mut progress = Progress;
+    let mut progress = Progress { bars: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()) };
     let report = pool.install(|| experiment.run_to_dir(&data, &out_dir, &source, &mut progress))?;
     println!("{}", report.summary_text()?);
     println!("wrote {} in {:.1}s", out_dir.join("report.md").display(), t_start.elapsed().as_secs_f64());

@@ -11,7 +11,7 @@ use crate::mtl::data::SplitConfig;
 use crate::mtl::job::TrainJob;
 use crate::mtl::train::{Control, EpochRecord, Observer, StepRecord, TrainConfig, Trainer};
 use crate::mtl::weighting::WEIGHTING_FORMS;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::path::PathBuf;
 
 /// Arguments of `detaux train`.
@@ -98,7 +98,15 @@ pub struct BarObserver {
 impl BarObserver {
     /// A bar labelled `prefix`.
     pub fn new(prefix: &str) -> Self {
-        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+        Self::with_bar(prefix, ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr()))
+    }
+
+    /// A bar labelled `prefix`, drawn in `group` beside the bars of other seeds.
+    pub fn in_group(prefix: &str, group: &MultiProgress) -> Self {
+        Self::with_bar(prefix, group.add(ProgressBar::new(0)))
+    }
+
+    fn with_bar(prefix: &str, bar: ProgressBar) -> Self {
         bar.set_style(
             ProgressStyle::with_template("{prefix} [{elapsed_precise}] {bar:30} {pos}/{len} steps {msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),

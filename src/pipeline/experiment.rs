@@ -40,7 +40,7 @@
 
 use super::stats::{paired_difference, PairedDifference};
 use super::verdict::Verdict;
-use super::{run_seed, NoStore, PipelineConfig, PipelineObserver, Preset, SeedOutcome, Selection, Stage1Store};
+use super::{NoStore, PipelineConfig, PipelineObserver, Preset, SeedOutcome, Selection, Stage1Store};
 use crate::data::spec::DatasetSpec;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -501,26 +501,27 @@ impl Experiment {
         &self.config
     }
 
-    /// Runs every seed on `data` (from [`ExperimentConfig::load_data`]).
+    /// Runs every seed on `data` (from [`ExperimentConfig::load_data`]), several at once when
+    /// the calling thread pool has more than one thread (see [`super::concurrent`]).
     ///
     /// # Errors
     /// Whatever a stage reports.
-    pub fn run(&self, data: &Dataset, observer: &mut dyn PipelineObserver) -> Result<ExperimentReport> {
+    pub fn run(&self, data: &Dataset, observer: &mut (dyn PipelineObserver + Send)) -> Result<ExperimentReport> {
         self.run_with(data, observer, &mut NoStore, &mut |_, _| Ok(()))
     }
 
-    /// Runs every seed, calling `on_seed(outcome, data)` after each.
+    /// Runs every seed, calling `on_seed(outcome, data)` after each, in seed order.
     fn run_with(
         &self,
         data: &Dataset,
-        observer: &mut dyn PipelineObserver,
-        store: &mut dyn Stage1Store,
+        observer: &mut (dyn PipelineObserver + Send),
+        store: &mut (dyn Stage1Store + Send),
         on_seed: &mut dyn FnMut(&SeedOutcome, &Dataset) -> Result<()>,
     ) -> Result<ExperimentReport> {
         let mut runs = Report::default();
         let mut seeds = Vec::new();
-        for seed in self.config.seed_list() {
-            let outcome = run_seed(data, &self.config.pipeline, seed, observer, store)?;
+        let seed_list = self.config.seed_list();
+        super::concurrent::run_seeds(data, &self.config.pipeline, &seed_list, observer, store, &mut |outcome| {
             on_seed(&outcome, data)?;
             for (name, s) in &outcome.stage_seconds {
                 match runs.stage_seconds.iter_mut().find(|(n, _)| n == name) {
@@ -530,7 +531,8 @@ impl Experiment {
             }
             seeds.push(SeedSummary::new(&outcome));
             runs.runs.extend(outcome.runs);
-        }
+            Ok(())
+        })?;
         Ok(ExperimentReport { config: self.config.clone(), seeds, runs })
     }
 }
@@ -679,7 +681,7 @@ mod write {
             data: &Dataset,
             dir: &Path,
             source: &Stage1Source,
-            observer: &mut dyn PipelineObserver,
+            observer: &mut (dyn PipelineObserver + Send),
         ) -> Result<ExperimentReport> {
             create_dir(dir)?;
             let spec = &self.config.dataset;

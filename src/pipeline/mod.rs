@@ -49,8 +49,9 @@
 //! thread-count invariant, so a seed's metrics are bitwise identical at any `--threads`.
 //! Only the wall times differ.
 
+pub mod concurrent;
 pub mod describe;
-pub mod experiment;
+mod experiment;
 pub mod preset;
 pub mod stats;
 pub mod store;
