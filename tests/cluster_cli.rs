@@ -61,8 +61,7 @@ fn cluster_kmeans_on_a_run_dir_recovers_the_hidden_factor() {
     let dir = scratch("km");
     write_run(&dir, 2000);
     let d = dir.to_str().unwrap();
-    let (code, err) =
-        detaux(&["cluster", "--run", d, "--method", "kmeans", "--k", "auto", "--k-max", "6", "--threads", "2"]);
+    let (code, err) = detaux(&["cluster", "--run", d, "--clustering", "kmeans:auto:2-6", "--threads", "2"]);
     assert_eq!(code, 0, "{err}");
     let l = labels(&dir.join("aux_labels.npy"));
     assert_eq!(l.len(), 2000);
@@ -81,12 +80,8 @@ fn cluster_kmeans_on_a_run_dir_recovers_the_hidden_factor() {
         "cluster",
         "--run",
         d,
-        "--method",
-        "kmeans",
-        "--k",
-        "auto",
-        "--k-max",
-        "6",
+        "--clustering",
+        "kmeans:auto:2-6",
         "--threads",
         "1",
         "--out",
@@ -116,10 +111,8 @@ fn cluster_hdbscan_on_flat_latents_with_fit_sample_and_noise_shift() {
         "cluster",
         "--latents",
         file.to_str().unwrap(),
-        "--method",
-        "hdbscan",
-        "--min-cluster-size",
-        "40",
+        "--clustering",
+        "hdbscan:40",
         "--fit-sample",
         "1000",
         "--out",
@@ -142,9 +135,9 @@ fn cluster_bad_inputs_fail_with_one_line() {
     write_run(&dir, 300);
     let d = dir.to_str().unwrap();
     for args in [
-        vec!["cluster", "--run", d, "--method", "kmeans", "--k", "zero"],
-        vec!["cluster", "--run", d, "--method", "kmeans", "--k", "0"],
-        vec!["cluster", "--run", d, "--min-cluster-size", "1"],
+        vec!["cluster", "--run", d, "--clustering", "kmeans:zero"],
+        vec!["cluster", "--run", d, "--clustering", "kmeans:0"],
+        vec!["cluster", "--run", d, "--clustering", "hdbscan:1"],
         vec!["cluster", "--run", d, "--subspace", "7"],
         vec!["cluster", "--latents", "/nonexistent/x.npy"],
     ] {

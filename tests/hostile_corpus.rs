@@ -271,10 +271,10 @@ fn every_subcommand_refuses_every_hostile_input_cleanly() {
     cases.push(case(&["cluster", "--run", &r("run-bad")], "latents.npy"));
     let p = root.join("same.npy");
     write_npy(&p, &[50, 4], &[0.25f32; 200]).unwrap();
-    cases.push(case(&["cluster", "--latents", &r("same.npy"), "--method", "kmeans", "--k", "3"], "same.npy"));
+    cases.push(case(&["cluster", "--latents", &r("same.npy"), "--clustering", "kmeans:3"], "same.npy"));
     cases.push(case(&["cluster", "--latents", &r("same.npy"), "--silhouette-sample", "0"], "--silhouette-sample"));
-    cases.push(case(&["cluster", "--latents", &r("same.npy"), "--method", "kmeans", "--k", "-1"], "--k"));
-    cases.push(case(&["cluster", "--latents", &r("same.npy"), "--k", "3"], "--k"));
+    cases.push(case(&["cluster", "--latents", &r("same.npy"), "--clustering", "kmeans:-1"], "--clustering"));
+    cases.push(case(&["cluster", "--latents", &r("same.npy"), "--clustering", "hdbscan:40:0"], "--clustering"));
 
     // Flags out of range (checked before any data is loaded).
     let dis = |extra: &[&str], needle: &str| {

@@ -149,7 +149,7 @@ fn a_failing_seed_stops_the_seeds_beside_it_and_its_error_is_returned() {
     let pool = detaux::par::ThreadPool::new(2).unwrap();
     let finished = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut obs = FailingSeed { bad: 1235, finished: finished.clone() };
-    let err = pool.install(|| exp.run(&data, &mut obs)).err().expect("a failing seed fails the experiment");
+    let Err(err) = pool.install(|| exp.run(&data, &mut obs)) else { panic!("a failing seed fails the experiment") };
     assert!(err.to_string().contains("seed 1235 fails on purpose"), "{err}");
     assert!(finished.lock().unwrap().is_empty(), "seed 1234 trained on after seed 1235 failed");
 }

@@ -11,15 +11,6 @@ use crate::error::{Error, Result};
 use crate::stage1::run_dir;
 use std::path::{Path, PathBuf};
 
-/// Clustering method.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Method {
-    /// k-means (k-means++ init, Lloyd, best of --n-init).
-    Kmeans,
-    /// HDBSCAN (excess of mass, noise -> label 0 after the +1 shift).
-    Hdbscan,
-}
-
 /// Arguments of `detaux cluster`.
 #[derive(clap::Args, Debug)]
 #[command(group(clap::ArgGroup::new("input").required(true).args(["run", "latents"])))]
@@ -33,30 +24,16 @@ pub struct ClusterArgs {
     /// Ground-truth factors NPY (int64 [n, n_factors]) for the metrics (with --latents).
     #[arg(long)]
     pub factors: Option<PathBuf>,
-    /// Clustering method.
-    #[arg(long, value_enum, default_value_t = Method::Hdbscan)]
-    pub method: Method,
-    /// Number of k-means clusters, or `auto` (silhouette over --k-min..=--k-max).
-    #[arg(long, default_value = "auto", allow_hyphen_values = true)]
-    pub k: String,
-    /// Smallest k tried by --k auto.
-    #[arg(long, default_value_t = 2)]
-    pub k_min: usize,
-    /// Largest k tried by --k auto.
-    #[arg(long, default_value_t = 12)]
-    pub k_max: usize,
+    /// kmeans:K, kmeans:auto[:MIN-MAX] (silhouette picks k), hdbscan:MIN_CLUSTER_SIZE[:MIN_SAMPLES]
+    /// (the reference: hdbscan:200).
+    #[arg(long, default_value = "hdbscan:200")]
+    pub clustering: Clustering,
     /// k-means restarts.
     #[arg(long, default_value_t = 10)]
     pub n_init: usize,
     /// k-means iteration cap (the reference uses 1000).
     #[arg(long, default_value_t = 1000)]
     pub max_iter: usize,
-    /// HDBSCAN min_cluster_size (the reference hard-codes 200).
-    #[arg(long, default_value_t = 200)]
-    pub min_cluster_size: usize,
-    /// HDBSCAN min_samples (default: min_cluster_size).
-    #[arg(long)]
-    pub min_samples: Option<usize>,
     /// Fit on this many seeded random rows (default: all); every row is then labelled.
     #[arg(long)]
     pub fit_sample: Option<usize>,
@@ -83,9 +60,6 @@ pub fn run(args: &ClusterArgs) -> Result<()> {
     if args.run.is_some() && args.factors.is_some() {
         return Err(Error::param("--factors", "only applies to --latents (--run reads RUN/factors.npy)"));
     }
-    if args.method == Method::Hdbscan && args.k != "auto" {
-        return Err(Error::param("--k", "only applies to --method kmeans"));
-    }
     let (latents, factors, names, default_out) = match (&args.run, &args.latents) {
         (Some(dir), _) => (
             dir.join(run_dir::LATENTS),
@@ -99,18 +73,6 @@ pub fn run(args: &ClusterArgs) -> Result<()> {
         }
         (None, None) => return Err(Error::param("--run/--latents", "one of them is required")),
     };
-    let method = match args.method {
-        Method::Kmeans if args.k == "auto" => Clustering::KMeansAuto { k_min: args.k_min, k_max: args.k_max },
-        Method::Kmeans => Clustering::KMeans {
-            k: args
-                .k
-                .parse::<usize>()
-                .map_err(|_| Error::param("--k", format!("expected a number or 'auto', got '{}'", args.k)))?,
-        },
-        Method::Hdbscan => {
-            Clustering::Hdbscan { min_cluster_size: args.min_cluster_size, min_samples: args.min_samples }
-        }
-    };
     let job = ClusterJob {
         latents,
         factors,
@@ -119,7 +81,7 @@ pub fn run(args: &ClusterArgs) -> Result<()> {
         out: args.out.clone().unwrap_or(default_out),
         subspace: args.subspace,
         clustering: AuxClustering {
-            method,
+            method: args.clustering.clone(),
             n_init: args.n_init,
             max_iter: args.max_iter,
             silhouette_sample: args.silhouette_sample,

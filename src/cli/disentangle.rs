@@ -4,15 +4,15 @@
 //! [`crate::stage1::run_dir`]; this file maps flags to a [`Stage1Config`] and a
 //! [`RunDirOptions`] and shows progress.
 
-use crate::cli::PoolArgs;
+use crate::cli::progress::Bar;
+use crate::cli::{flag_error, set, PoolArgs};
 use crate::data::noise::SaltPepper;
 use crate::data::pairs::PairRule;
 use crate::data::spec::SPEC_HELP;
 use crate::error::{Error, Result};
 use crate::losses::{DistributionMode, ReconstructionLoss};
 use crate::stage1::run_dir::{RunDirOptions, Stage1Run};
-use crate::stage1::{Control, EpochRecord, Observer, OracleMode, RunEnd, Stage1Config, StepRecord, Trainer};
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use crate::stage1::{OracleMode, RunEnd, Stage1Config};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -112,147 +112,31 @@ pub struct DisentangleArgs {
 
 fn build_config(args: &DisentangleArgs, base: Stage1Config) -> Result<Stage1Config> {
     let mut c = base;
-    if let Some(e) = args.epochs {
-        c.epochs = e;
-    }
+    set(&mut c.epochs, &args.epochs);
     if let Some(p) = args.pairs_per_epoch {
-        c.pairs_per_epoch = if p == 0 { None } else { Some(p) };
+        c.pairs_per_epoch = (p != 0).then_some(p);
     }
-    if let Some(p) = &args.principal {
-        c.principal = Some(p.clone());
-    }
-    if let Some(s) = args.seed {
-        c.seed = s;
-    }
+    set(&mut c.principal, &args.principal.clone().map(Some));
+    set(&mut c.seed, &args.seed);
     c.pair_mode = c.pair_mode.with(args.pairs, args.p)?;
-    if let Some(o) = args.oracle {
-        c.oracle = o;
-    }
-    if let Some(d) = args.distribution {
-        c.losses.distribution = d;
-    }
-    if let Some(l) = args.loss {
-        c.losses.reconstruction = l;
-    }
+    set(&mut c.oracle, &args.oracle);
+    set(&mut c.losses.distribution, &args.distribution);
+    set(&mut c.losses.reconstruction, &args.loss);
     if args.noise {
         c.noise = Some(SaltPepper::default());
     }
-    if let Some(k) = args.subspaces {
-        c.n_subspaces = k;
-    }
-    if let Some(d) = args.latent_dim {
-        c.latent_dim = d;
-    }
-    if let Some(lr) = args.lr {
-        c.adam.lr = lr;
-    }
-    if let Some(b) = args.batch_size {
-        c.batch_size = b;
-    }
-    if let Some(s) = args.image_size {
-        c.image_size = s;
-    }
-    if let Some(v) = args.val_fraction {
-        c.val_fraction = v;
-    }
-    for (value, slot) in [
-        (args.lambda_distance, &mut c.losses.lambda_distance),
-        (args.lambda_sparsity, &mut c.losses.lambda_sparsity),
-        (args.lambda_consistency, &mut c.losses.lambda_consistency),
-        (args.lambda_distribution, &mut c.losses.lambda_distribution),
-    ] {
-        if let Some(v) = value {
-            *slot = v;
-        }
-    }
-    c.validate().map_err(|e| match e {
-        Error::InvalidParam { name, reason } => {
-            let flag = match name.as_str() {
-                "n_subspaces" => "--subspaces".to_string(),
-                n if n.starts_with("--") || n.contains(' ') => n.to_string(),
-                n => format!("--{}", n.replace('_', "-")),
-            };
-            Error::param(flag, reason)
-        }
-        other => other,
-    })?;
+    set(&mut c.n_subspaces, &args.subspaces);
+    set(&mut c.latent_dim, &args.latent_dim);
+    set(&mut c.adam.lr, &args.lr);
+    set(&mut c.batch_size, &args.batch_size);
+    set(&mut c.image_size, &args.image_size);
+    set(&mut c.val_fraction, &args.val_fraction);
+    set(&mut c.losses.lambda_distance, &args.lambda_distance);
+    set(&mut c.losses.lambda_sparsity, &args.lambda_sparsity);
+    set(&mut c.losses.lambda_consistency, &args.lambda_consistency);
+    set(&mut c.losses.lambda_distribution, &args.lambda_distribution);
+    c.validate().map_err(|e| flag_error(e, &[("n_subspaces", "--subspaces")], true))?;
     Ok(c)
-}
-
-/// Stage-1 progress on an indicatif bar (stderr), one line per epoch.
-pub struct Stage1Bar {
-    bar: ProgressBar,
-    prefix: String,
-    session_start: Instant,
-    session_pairs: usize,
-}
-
-impl Stage1Bar {
-    /// A bar labelled `prefix`.
-    pub fn new(prefix: &str) -> Self {
-        Self::with_bar(prefix, ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr()))
-    }
-
-    /// A bar labelled `prefix`, drawn in `group` beside the bars of other seeds.
-    pub fn in_group(prefix: &str, group: &MultiProgress) -> Self {
-        Self::with_bar(prefix, group.add(ProgressBar::new(0)))
-    }
-
-    fn with_bar(prefix: &str, bar: ProgressBar) -> Self {
-        bar.set_style(
-            ProgressStyle::with_template("{prefix} [{elapsed_precise}] {bar:25} {pos}/{len} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar.set_prefix(prefix.to_string());
-        Stage1Bar { bar, prefix: prefix.to_string(), session_start: Instant::now(), session_pairs: 0 }
-    }
-}
-
-impl Drop for Stage1Bar {
-    fn drop(&mut self) {
-        self.bar.finish_and_clear();
-    }
-}
-
-impl Observer for Stage1Bar {
-    fn on_step(&mut self, t: &Trainer, r: &StepRecord) -> Result<Control> {
-        self.session_pairs += r.pairs;
-        let rate = self.session_pairs as f64 / self.session_start.elapsed().as_secs_f64().max(1e-9);
-        let tm = &r.terms;
-        self.bar.set_length((t.config().epochs * r.batches_per_epoch) as u64);
-        self.bar.set_position(r.global_step);
-        self.bar.set_message(format!(
-            "ep {}/{} | rec {:.5} sp {:.4} cons {:.5} dist {:.4} distr {:.4} | b1 {:.3} b2 {:.3} | {rate:.0} pairs/s",
-            r.epoch + 1,
-            t.config().epochs,
-            tm.reconstruction,
-            tm.sparsity,
-            tm.consistency,
-            tm.distance,
-            tm.distribution,
-            r.betas.beta1,
-            r.betas.beta2,
-        ));
-        Ok(Control::Continue)
-    }
-
-    fn on_epoch(&mut self, t: &Trainer, r: &EpochRecord) -> Result<Control> {
-        let line = format!(
-            "{} epoch {:>3}/{}: validation reconstruction {:.6}, train total {:.5} (rec {:.5})",
-            self.prefix,
-            r.epoch + 1,
-            t.config().epochs,
-            r.val_reconstruction,
-            r.mean_terms.total,
-            r.mean_terms.reconstruction
-        );
-        if self.bar.is_hidden() {
-            eprintln!("{line}");
-        } else {
-            self.bar.println(line);
-        }
-        Ok(Control::Continue)
-    }
 }
 
 /// Runs `detaux disentangle`.
@@ -294,9 +178,9 @@ pub fn run(args: &DisentangleArgs) -> Result<()> {
             config.batch_size,
             run.resumed_at().map(|s| format!(", resuming at step {s}")).unwrap_or_default()
         );
-        let mut obs = Stage1Bar::new("disentangle");
+        let mut obs = Bar::new("disentangle", None);
         let end = run.train(&mut obs)?;
-        let seconds = obs.session_start.elapsed().as_secs_f64();
+        let seconds = obs.seconds();
         drop(obs);
         if end == RunEnd::Stopped {
             eprintln!("stopped after step {}; continue with --resume", run.trainer().global_step());

@@ -10,6 +10,7 @@ pub mod disentangle;
 pub mod generate;
 pub mod info;
 pub mod inspect;
+pub mod progress;
 pub mod run;
 pub mod train;
 
@@ -35,11 +36,31 @@ impl PoolArgs {
     /// [`Error::InvalidParam`] named `--threads` for 0 or too many threads.
     pub fn build(&self) -> Result<(ThreadPool, usize)> {
         let threads = self.threads.unwrap_or_else(crate::par::default_threads);
-        let pool = ThreadPool::with_kernels(threads, self.kernels).map_err(|e| match e {
-            Error::InvalidParam { reason, .. } => Error::param("--threads", reason),
-            other => other,
-        })?;
+        let pool = ThreadPool::with_kernels(threads, self.kernels)
+            .map_err(|e| flag_error(e, &[("--threads", "--threads"), ("threads", "--threads")], false))?;
         Ok((pool, threads))
+    }
+}
+
+/// `*slot = value` when the flag was given.
+pub fn set<T: Clone>(slot: &mut T, value: &Option<T>) {
+    if let Some(v) = value {
+        *slot = v.clone();
+    }
+}
+
+/// A library [`Error::InvalidParam`] renamed to the flag that sets the value: the name's entry
+/// in `renames`, else (with `dashes`) `--name-with-dashes` unless it already is a flag.
+pub fn flag_error(e: Error, renames: &[(&str, &str)], dashes: bool) -> Error {
+    match e {
+        Error::InvalidParam { name, reason } => match renames.iter().find(|(from, _)| *from == name) {
+            Some((_, flag)) => Error::param(*flag, reason),
+            None if dashes && !name.starts_with("--") && !name.contains(' ') => {
+                Error::param(format!("--{}", name.replace('_', "-")), reason)
+            }
+            None => Error::InvalidParam { name, reason },
+        },
+        other => other,
     }
 }
 

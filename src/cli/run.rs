@@ -2,18 +2,16 @@
 //! overrides), progress bars, and the printed summary. The experiment itself, its report and
 //! its files are [`crate::pipeline::experiment`]'s.
 
-use crate::cli::disentangle::Stage1Bar;
-use crate::cli::train::BarObserver;
-use crate::cli::PoolArgs;
+use crate::cli::progress::RunProgress;
+use crate::cli::{flag_error, set, PoolArgs};
 use crate::data::pairs::PairRule;
 use crate::data::spec::SPEC_HELP;
 use crate::error::{Error, Result};
+use crate::mtl::weighting::WeightingSpec;
 use crate::pipeline::preset::PRESET_NAMES;
-use crate::pipeline::verdict::Verdict;
 use crate::pipeline::{
-    AuxClustering, Experiment, ExperimentConfig, PipelineObserver, Preset, Stage1Source, ValSelection,
+    Clustering, Experiment, ExperimentConfig, OracleArms, Preset, Stage1Source, SubspaceRule, ValSelection,
 };
-use indicatif::{MultiProgress, ProgressDrawTarget};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -73,14 +71,14 @@ pub struct RunArgs {
     pub dis_batch_size: Option<usize>,
     /// Stage-2 clustering: kmeans:K, kmeans:auto[:MIN-MAX], hdbscan:M.
     #[arg(long)]
-    pub clustering: Option<String>,
+    pub clustering: Option<Clustering>,
     /// The subspace stage 2 clusters: rule (the reference's), an index K, or carrying:FACTOR
     /// (the subspace that best predicts a known factor on the validation split: a control).
     #[arg(long)]
-    pub subspace: Option<String>,
+    pub subspace: Option<SubspaceRule>,
     /// Oracle-aux control arms: all (every non-principal factor), none, or FACTOR[,FACTOR…].
     #[arg(long)]
-    pub oracle_aux: Option<String>,
+    pub oracle_aux: Option<OracleArms>,
     /// Stage-3 epochs.
     #[arg(long)]
     pub epochs: Option<usize>,
@@ -93,7 +91,7 @@ pub struct RunArgs {
     pub val_fraction: Option<f64>,
     /// Stage-3 loss weighting of the MTL arms: equal, fixed:W1,W2, uw, dwa, gradnorm, pcgrad.
     #[arg(long)]
-    pub weighting: Option<String>,
+    pub weighting: Option<WeightingSpec>,
     /// Also train the detaux-mtl-val arm: every candidate subspace × clustering gets a short
     /// MTL run of this many epochs, scored on the validation split; 0 = no such arm.
     #[arg(long)]
@@ -131,48 +129,24 @@ pub fn experiment_config(args: &RunArgs) -> Result<ExperimentConfig> {
             c.principal = None;
         }
     }
-    if let Some(p) = &args.principal {
-        c.principal = Some(p.clone());
-    }
-    if let Some(n) = args.seeds {
-        c.seeds = n;
-    }
-    if let Some(s) = args.seed {
-        c.first_seed = s;
-    }
+    set(&mut c.principal, &args.principal.clone().map(Some));
+    set(&mut c.seeds, &args.seeds);
+    set(&mut c.first_seed, &args.seed);
     if let Some(side) = args.image_size {
         c.pipeline = c.pipeline.with_image_size(side)?;
     }
     let p = &mut c.pipeline;
     let s1 = &mut p.stage1;
-    if let Some(e) = args.dis_epochs {
-        s1.epochs = e;
-    }
-    if let Some(n) = args.pairs_per_epoch {
-        s1.pairs_per_epoch = Some(n);
-    }
+    set(&mut s1.epochs, &args.dis_epochs);
+    set(&mut s1.pairs_per_epoch, &args.pairs_per_epoch.map(Some));
     s1.pair_mode = s1.pair_mode.with(args.pairs, None)?;
-    if let Some(v) = args.lambda_distance {
-        s1.losses.lambda_distance = v;
-    }
-    if let Some(v) = args.lambda_consistency {
-        s1.losses.lambda_consistency = v;
-    }
-    if let Some(v) = args.dis_lr {
-        s1.adam.lr = v;
-    }
-    if let Some(v) = args.dis_batch_size {
-        s1.batch_size = v;
-    }
-    if let Some(m) = &args.clustering {
-        p.clustering = AuxClustering { method: m.parse()?, ..p.clustering.clone() };
-    }
-    if let Some(rule) = &args.subspace {
-        p.subspace = rule.parse()?;
-    }
-    if let Some(o) = &args.oracle_aux {
-        p.oracle = o.parse()?;
-    }
+    set(&mut s1.losses.lambda_distance, &args.lambda_distance);
+    set(&mut s1.losses.lambda_consistency, &args.lambda_consistency);
+    set(&mut s1.adam.lr, &args.dis_lr);
+    set(&mut s1.batch_size, &args.dis_batch_size);
+    set(&mut p.clustering.method, &args.clustering);
+    set(&mut p.subspace, &args.subspace);
+    set(&mut p.oracle, &args.oracle_aux);
     match args.mtl_val_epochs {
         Some(0) => p.val_selection = None,
         Some(epochs) => {
@@ -190,66 +164,21 @@ pub fn experiment_config(args: &RunArgs) -> Result<ExperimentConfig> {
         }
         None => {}
     }
-    if let Some(e) = args.epochs {
-        p.stage3.epochs = e;
-    }
-    if let Some(f) = args.train_fraction {
-        p.split.train_fraction = Some(f);
-    }
+    set(&mut p.stage3.epochs, &args.epochs);
+    set(&mut p.split.train_fraction, &args.train_fraction.map(Some));
     if let Some(f) = args.val_fraction {
         p.split.val_fraction = if f == 0.0 { None } else { Some(f) };
     }
-    if let Some(w) = &args.weighting {
-        p.weighting = w.parse()?;
-    }
-    c.validate().map_err(|e| match e {
-        Error::InvalidParam { name, reason } => {
-            let flag = match name.as_str() {
-                "epochs" => "--dis-epochs",
-                "pairs_per_epoch" => "--pairs-per-epoch",
-                "lambda_distance" => "--lambda-distance",
-                "lambda_consistency" => "--lambda-consistency",
-                "lr" => "--dis-lr",
-                other => return Error::InvalidParam { name: other.to_string(), reason },
-            };
-            Error::param(flag, reason)
-        }
-        other => other,
-    })?;
+    set(&mut p.weighting, &args.weighting);
+    let renames = [
+        ("epochs", "--dis-epochs"),
+        ("pairs_per_epoch", "--pairs-per-epoch"),
+        ("lambda_distance", "--lambda-distance"),
+        ("lambda_consistency", "--lambda-consistency"),
+        ("lr", "--dis-lr"),
+    ];
+    c.validate().map_err(|e| flag_error(e, &renames, false))?;
     Ok(c)
-}
-
-/// Progress of a run: a stage-1 bar per seed, a stage-3 bar per arm, one line per stage; the
-/// bars of seeds that run at the same time are drawn together.
-struct Progress {
-    bars: MultiProgress,
-}
-
-impl Progress {
-    fn line(&self, line: String) {
-        if self.bars.is_hidden() {
-            eprintln!("{line}");
-        } else {
-            // A failed terminal write loses one progress line, nothing else.
-            let _ = self.bars.println(line);
-        }
-    }
-}
-
-impl PipelineObserver for Progress {
-    fn on_stage(&mut self, seed: u64, stage: &str) {
-        self.line(format!("seed {seed}: {stage}"));
-    }
-    fn on_verdict(&mut self, seed: u64, v: &Verdict) {
-        self.line(format!("seed {seed}: {}", v.isolation_line()));
-        self.line(format!("seed {seed}: {}", v.carried_line()));
-    }
-    fn stage1(&mut self, seed: u64) -> Box<dyn crate::stage1::Observer> {
-        Box::new(Stage1Bar::in_group(&format!("seed {seed} disentangle"), &self.bars))
-    }
-    fn arm(&mut self, arm: &str, seed: u64) -> Box<dyn crate::mtl::Observer> {
-        Box::new(BarObserver::in_group(&format!("seed {seed} {arm}"), &self.bars))
-    }
 }
 
 /// Runs `detaux run`.
@@ -277,7 +206,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
         config.preset,
         config.seeds
     );
-    let mut progress = Progress { bars: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()) };
+    let mut progress = RunProgress::default();
     let report = pool.install(|| experiment.run_to_dir(&data, &out_dir, &source, &mut progress))?;
     println!("{}", report.summary_text()?);
     println!("wrote {} in {:.1}s", out_dir.join("report.md").display(), t_start.elapsed().as_secs_f64());

@@ -4,14 +4,14 @@
 //! The outputs (`metrics.json`, `epochs.jsonl`) are the library's [`crate::mtl::job`]; this
 //! file maps flags to a [`TrainJob`] and shows progress.
 
+use crate::cli::progress::Bar;
 use crate::cli::PoolArgs;
 use crate::data::spec::SPEC_HELP;
 use crate::error::{Error, Result};
 use crate::mtl::data::SplitConfig;
 use crate::mtl::job::TrainJob;
-use crate::mtl::train::{Control, EpochRecord, Observer, StepRecord, TrainConfig, Trainer};
-use crate::mtl::weighting::WEIGHTING_FORMS;
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use crate::mtl::train::TrainConfig;
+use crate::mtl::weighting::{WeightingSpec, WEIGHTING_FORMS};
 use std::path::PathBuf;
 
 /// Arguments of `detaux train`.
@@ -30,7 +30,7 @@ pub struct TrainArgs {
     pub out: PathBuf,
     /// Loss weighting: equal, fixed:W1,W2, uw, dwa, gradnorm, pcgrad.
     #[arg(long, default_value = "equal")]
-    pub weighting: String,
+    pub weighting: WeightingSpec,
     /// Epochs.
     #[arg(long, default_value_t = 30)]
     pub epochs: usize,
@@ -89,68 +89,6 @@ pub fn parse_widths(s: &str) -> Result<Vec<usize>> {
     }
 }
 
-/// An indicatif bar on stderr fed by the stage-3 trainer.
-pub struct BarObserver {
-    bar: ProgressBar,
-    prefix: String,
-}
-
-impl BarObserver {
-    /// A bar labelled `prefix`.
-    pub fn new(prefix: &str) -> Self {
-        Self::with_bar(prefix, ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr()))
-    }
-
-    /// A bar labelled `prefix`, drawn in `group` beside the bars of other seeds.
-    pub fn in_group(prefix: &str, group: &MultiProgress) -> Self {
-        Self::with_bar(prefix, group.add(ProgressBar::new(0)))
-    }
-
-    fn with_bar(prefix: &str, bar: ProgressBar) -> Self {
-        bar.set_style(
-            ProgressStyle::with_template("{prefix} [{elapsed_precise}] {bar:30} {pos}/{len} steps {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar.set_prefix(prefix.to_string());
-        BarObserver { bar, prefix: prefix.to_string() }
-    }
-}
-
-impl Drop for BarObserver {
-    fn drop(&mut self) {
-        self.bar.finish_and_clear();
-    }
-}
-
-impl Observer for BarObserver {
-    fn on_step(&mut self, _: &Trainer, r: &StepRecord) -> Result<Control> {
-        self.bar.set_length(r.total_steps as u64);
-        self.bar.set_position(r.global_step as u64);
-        let epochs = r.total_steps / r.batches_per_epoch.max(1);
-        self.bar.set_message(format!("epoch {}/{epochs} loss {:.4}", r.epoch + 1, r.loss));
-        Ok(Control::Continue)
-    }
-    fn on_epoch(&mut self, _: &Trainer, r: &EpochRecord) -> Result<Control> {
-        let p = &r.test[0];
-        let line = format!(
-            "{} epoch {:>3}: train loss {:.4} acc {:.4} | test acc {:.4} macro-F1 {:.4} ({:.1}s)",
-            self.prefix,
-            r.epoch + 1,
-            r.train[0].loss,
-            r.train[0].accuracy,
-            p.accuracy,
-            p.macro_f1,
-            r.seconds
-        );
-        if self.bar.is_hidden() {
-            eprintln!("{line}");
-        } else {
-            self.bar.println(line);
-        }
-        Ok(Control::Continue)
-    }
-}
-
 /// Runs `detaux train`.
 pub fn run(args: &TrainArgs) -> Result<()> {
     let (pool, threads) = args.pool.build()?;
@@ -183,14 +121,14 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             hidden: args.head_hidden,
             ..TrainConfig::default()
         },
-        weighting: args.weighting.parse()?,
+        weighting: args.weighting.clone(),
         seed: args.seed,
         out: args.out.clone(),
     };
     pool.install(|| {
         let prepared = job.prepare()?;
         eprintln!("{} on {threads} thread(s)", prepared.summary());
-        let mut bar = BarObserver::new(if prepared.tasks().len() == 1 { "stl" } else { "mtl" });
+        let mut bar = Bar::new(if prepared.tasks().len() == 1 { "stl" } else { "mtl" }, None);
         let (outcome, path) = prepared.run(&mut bar)?;
         drop(bar);
         let p = outcome.principal_test();

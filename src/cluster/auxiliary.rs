@@ -52,8 +52,8 @@ pub enum Clustering {
 impl std::str::FromStr for Clustering {
     type Err = Error;
 
-    /// Parses `kmeans:K`, `kmeans:auto` (2..=8), `kmeans:auto:MIN-MAX` or
-    /// `hdbscan:MIN_CLUSTER_SIZE`.
+    /// Parses `kmeans:K`, `kmeans:auto` (2..=8), `kmeans:auto:MIN-MAX`,
+    /// `hdbscan:MIN_CLUSTER_SIZE` or `hdbscan:MIN_CLUSTER_SIZE:MIN_SAMPLES`.
     ///
     /// # Errors
     /// [`Error::InvalidParam`] named `--clustering`.
@@ -61,7 +61,7 @@ impl std::str::FromStr for Clustering {
         let bad = |why: &str| {
             Error::param(
                 "--clustering",
-                format!("{why}; expected kmeans:K, kmeans:auto[:MIN-MAX] or hdbscan:M, got '{s}'"),
+                format!("{why}; expected kmeans:K, kmeans:auto[:MIN-MAX] or hdbscan:M[:S], got '{s}'"),
             )
         };
         let num = |t: &str| t.parse::<usize>().map_err(|_| bad(&format!("'{t}' is not a number")));
@@ -80,22 +80,29 @@ impl std::str::FromStr for Clustering {
                 k if k >= 2 => Ok(Clustering::KMeans { k }),
                 _ => Err(bad("k must be >= 2")),
             },
-            ["hdbscan", m] => match num(m)? {
-                m if m >= 2 => Ok(Clustering::Hdbscan { min_cluster_size: m, min_samples: None }),
-                _ => Err(bad("the minimum cluster size must be >= 2")),
-            },
+            ["hdbscan", m, rest @ ..] if rest.len() <= 1 => {
+                let min_samples = rest.first().map(|t| num(t)).transpose()?;
+                match (num(m)?, min_samples) {
+                    (_, Some(0)) => Err(bad("min_samples must be >= 1")),
+                    (m, min_samples) if m >= 2 => Ok(Clustering::Hdbscan { min_cluster_size: m, min_samples }),
+                    _ => Err(bad("the minimum cluster size must be >= 2")),
+                }
+            }
             _ => Err(bad("unknown form")),
         }
     }
 }
 
 impl std::fmt::Display for Clustering {
-    /// The form [`str::parse`] reads back (`min_samples` is not part of it).
+    /// The form [`str::parse`] reads back.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Clustering::KMeans { k } => write!(f, "kmeans:{k}"),
             Clustering::KMeansAuto { k_min, k_max } => write!(f, "kmeans:auto:{k_min}-{k_max}"),
-            Clustering::Hdbscan { min_cluster_size, .. } => write!(f, "hdbscan:{min_cluster_size}"),
+            Clustering::Hdbscan { min_cluster_size, min_samples: None } => write!(f, "hdbscan:{min_cluster_size}"),
+            Clustering::Hdbscan { min_cluster_size, min_samples: Some(s) } => {
+                write!(f, "hdbscan:{min_cluster_size}:{s}")
+            }
         }
     }
 }
@@ -218,6 +225,27 @@ pub fn cluster_codes(
 mod tests {
     use super::*;
     use ndarray::Array2;
+
+    #[test]
+    fn clustering_forms_parse_and_print_back() {
+        let forms = [
+            ("kmeans:4", Clustering::KMeans { k: 4 }),
+            ("kmeans:auto:2-12", Clustering::KMeansAuto { k_min: 2, k_max: 12 }),
+            ("hdbscan:200", Clustering::Hdbscan { min_cluster_size: 200, min_samples: None }),
+            ("hdbscan:40:5", Clustering::Hdbscan { min_cluster_size: 40, min_samples: Some(5) }),
+        ];
+        for (text, c) in forms {
+            assert_eq!(text.parse::<Clustering>().unwrap(), c);
+            assert_eq!(c.to_string(), text);
+        }
+        assert_eq!("kmeans:auto".parse::<Clustering>().unwrap(), Clustering::KMeansAuto { k_min: 2, k_max: 8 });
+        for bad in
+            ["kmeans:1", "kmeans:x", "kmeans:auto:5-3", "hdbscan:1", "hdbscan:40:0", "hdbscan:40:5:6", "dbscan:3"]
+        {
+            let e = bad.parse::<Clustering>().unwrap_err().to_string();
+            assert!(e.contains("--clustering"), "{bad}: {e}");
+        }
+    }
 
     /// Three tight blobs of 40 points in 2-D and two far-away outliers.
     fn blobs_with_outliers() -> Array2<f32> {

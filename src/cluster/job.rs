@@ -122,7 +122,7 @@ pub fn run_cluster_job(job: &ClusterJob) -> Result<ClusterOutcome> {
     if n_labels < 2 {
         return Err(Error::InvalidData(format!(
             "{}: the clustering gave one label for all {n} rows, no auxiliary task; nothing written \
-             (try a smaller --min-cluster-size, or --method kmeans)",
+             (try a smaller hdbscan minimum cluster size, or --clustering kmeans:K)",
             job.latents.display()
         )));
     }

@@ -190,6 +190,26 @@ pub struct EpochRecord {
     pub seconds: f64,
 }
 
+impl std::fmt::Display for EpochRecord {
+    /// `epoch E: train loss L acc A | test acc T macro-F1 F (S s)` for the principal task
+    /// (1-based epoch).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (Some(train), Some(test)) = (self.train.first(), self.test.first()) else {
+            return write!(f, "epoch {:>3}", self.epoch + 1);
+        };
+        write!(
+            f,
+            "epoch {:>3}: train loss {:.4} acc {:.4} | test acc {:.4} macro-F1 {:.4} ({:.1}s)",
+            self.epoch + 1,
+            train.loss,
+            train.accuracy,
+            test.accuracy,
+            test.macro_f1,
+            self.seconds
+        )
+    }
+}
+
 /// The outcome of [`train`].
 #[derive(Clone, Debug)]
 pub struct TrainOutcome {

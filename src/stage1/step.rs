@@ -85,6 +85,17 @@ pub struct LossTerms {
     pub total: f64,
 }
 
+impl std::fmt::Display for LossTerms {
+    /// `rec R sp S cons C dist D distr G` (unweighted terms).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "rec {:.5} sp {:.4} cons {:.5} dist {:.4} distr {:.4}",
+            self.reconstruction, self.sparsity, self.consistency, self.distance, self.distribution
+        )
+    }
+}
+
 /// The outcome of [`training_step`].
 pub struct StepResult<'t, T: Element> {
     /// The total loss (back-propagate this).

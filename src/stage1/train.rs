@@ -213,6 +213,20 @@ pub struct EpochRecord {
     pub steps: usize,
 }
 
+impl std::fmt::Display for EpochRecord {
+    /// `epoch E: validation reconstruction V, train total T (rec R)` (1-based epoch).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "epoch {:>3}: validation reconstruction {:.6}, train total {:.5} (rec {:.5})",
+            self.epoch + 1,
+            self.val_reconstruction,
+            self.mean_terms.total,
+            self.mean_terms.reconstruction
+        )
+    }
+}
+
 /// Progress callbacks of [`Trainer::run`] (the shape of [`crate::observe`]). Both default to
 /// [`Control::Continue`]; [`Control::Stop`] returns from [`Trainer::run`] at once, resumable.
 ///

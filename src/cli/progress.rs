@@ -1,0 +1,122 @@
+//! Progress on stderr: one indicatif bar per training run, fed by the trainers' observers, and
+//! one line per epoch above it (plain lines when stderr is not a terminal). The bars of seeds
+//! that `detaux run` trains at the same time are drawn together.
+
+use crate::error::Result;
+use crate::observe::Control;
+use crate::pipeline::verdict::Verdict;
+use crate::pipeline::PipelineObserver;
+use crate::{mtl, stage1};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::time::Instant;
+
+/// A bar labelled with a prefix; observes a stage-1 or a stage-3 run.
+pub struct Bar {
+    bar: ProgressBar,
+    prefix: String,
+    start: Instant,
+    pairs: usize,
+}
+
+impl Bar {
+    /// A bar labelled `prefix`, alone on stderr or in `group`.
+    pub fn new(prefix: &str, group: Option<&MultiProgress>) -> Self {
+        let bar = match group {
+            Some(g) => g.add(ProgressBar::new(0)),
+            None => ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr()),
+        };
+        bar.set_style(
+            ProgressStyle::with_template("{prefix} [{elapsed_precise}] {bar:25} {pos}/{len} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.set_prefix(prefix.to_string());
+        Bar { bar, prefix: prefix.to_string(), start: Instant::now(), pairs: 0 }
+    }
+
+    /// Seconds since the bar was made.
+    pub fn seconds(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+
+    fn line(&self, text: impl std::fmt::Display) {
+        let line = format!("{} {text}", self.prefix);
+        if self.bar.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            self.bar.println(line);
+        }
+    }
+}
+
+impl Drop for Bar {
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl stage1::Observer for Bar {
+    fn on_step(&mut self, t: &stage1::Trainer, r: &stage1::StepRecord) -> Result<Control> {
+        self.pairs += r.pairs;
+        let rate = self.pairs as f64 / self.seconds().max(1e-9);
+        self.bar.set_length((t.config().epochs * r.batches_per_epoch) as u64);
+        self.bar.set_position(r.global_step);
+        let b = &r.betas;
+        self.bar.set_message(format!("{} | b1 {:.3} b2 {:.3} | {rate:.0} pairs/s", r.terms, b.beta1, b.beta2));
+        Ok(Control::Continue)
+    }
+    fn on_epoch(&mut self, _: &stage1::Trainer, r: &stage1::EpochRecord) -> Result<Control> {
+        self.line(r);
+        Ok(Control::Continue)
+    }
+}
+
+impl mtl::Observer for Bar {
+    fn on_step(&mut self, _: &mtl::train::Trainer, r: &mtl::StepRecord) -> Result<Control> {
+        self.bar.set_length(r.total_steps as u64);
+        self.bar.set_position(r.global_step as u64);
+        self.bar.set_message(format!("epoch {} loss {:.4}", r.epoch + 1, r.loss));
+        Ok(Control::Continue)
+    }
+    fn on_epoch(&mut self, _: &mtl::train::Trainer, r: &mtl::train::EpochRecord) -> Result<Control> {
+        self.line(r);
+        Ok(Control::Continue)
+    }
+}
+
+/// The progress of `detaux run`: a bar per stage-1 run and per arm, a line per stage.
+pub struct RunProgress {
+    bars: MultiProgress,
+}
+
+impl Default for RunProgress {
+    fn default() -> Self {
+        RunProgress { bars: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()) }
+    }
+}
+
+impl RunProgress {
+    fn line(&self, line: String) {
+        if self.bars.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            // A failed terminal write loses one progress line, nothing else.
+            let _ = self.bars.println(line);
+        }
+    }
+}
+
+impl PipelineObserver for RunProgress {
+    fn on_stage(&mut self, seed: u64, stage: &str) {
+        self.line(format!("seed {seed}: {stage}"));
+    }
+    fn on_verdict(&mut self, seed: u64, v: &Verdict) {
+        self.line(format!("seed {seed}: {}", v.isolation_line()));
+        self.line(format!("seed {seed}: {}", v.carried_line()));
+    }
+    fn stage1(&mut self, seed: u64) -> Box<dyn stage1::Observer> {
+        Box::new(Bar::new(&format!("seed {seed} disentangle"), Some(&self.bars)))
+    }
+    fn arm(&mut self, arm: &str, seed: u64) -> Box<dyn mtl::Observer> {
+        Box::new(Bar::new(&format!("seed {seed} {arm}"), Some(&self.bars)))
+    }
+}
