@@ -87,6 +87,17 @@ pub fn check_dense<I: IntoIterator<Item = usize>>(what: &str, labels: I, classes
     )))
 }
 
+/// Checks an image side against `1..=MAX_IMAGE_SIDE`.
+///
+/// # Errors
+/// [`Error::InvalidParam`] named `name`.
+pub fn check_image_side(name: &str, side: usize) -> Result<()> {
+    if side == 0 || side > MAX_IMAGE_SIDE {
+        return Err(Error::param(name, format!("must be in 1..={MAX_IMAGE_SIDE}, got {side}")));
+    }
+    Ok(())
+}
+
 /// Checks a thread count against `1..=MAX_THREADS`.
 ///
 /// # Errors

@@ -91,14 +91,6 @@ pub fn run(args: &ClusterArgs) -> Result<()> {
         seed: args.seed,
     };
     let o = pool.install(|| run_cluster_job(&job))?;
-    eprintln!(
-        "cluster: {} rows, {} labels (sizes {:?}), silhouette {:.3}, {:.1} s -> {}",
-        o.n,
-        o.n_labels,
-        o.sizes,
-        o.silhouette,
-        o.seconds,
-        job.out.display()
-    );
+    eprintln!("cluster: {o} -> {}", job.out.display());
     Ok(())
 }

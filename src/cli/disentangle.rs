@@ -160,24 +160,7 @@ pub fn run(args: &DisentangleArgs) -> Result<()> {
             let cli_defaults = Stage1Config { epochs: 10, pairs_per_epoch: Some(20_000), ..Stage1Config::default() };
             Stage1Run::fresh(dir, spec, build_config(args, cli_defaults)?, options)?
         };
-        let (t, data, config) = (run.trainer(), run.data(), run.trainer().config());
-        eprintln!(
-            "{}: {} images {}x{}x{} loaded in {:.1}s; principal factor {}; {} train / {} held out; \
-             {} epochs x {} batches of {} pairs on {threads} thread(s){}",
-            run.spec(),
-            data.len(),
-            data.height(),
-            data.width(),
-            data.channels(),
-            t0.elapsed().as_secs_f64(),
-            run.principal_name(),
-            t.split().train.len(),
-            t.split().test.len(),
-            config.epochs,
-            t.batches_per_epoch(),
-            config.batch_size,
-            run.resumed_at().map(|s| format!(", resuming at step {s}")).unwrap_or_default()
-        );
+        eprintln!("{} (loaded in {:.1}s) on {threads} thread(s)", run.summary(), t0.elapsed().as_secs_f64());
         let mut obs = Bar::new("disentangle", None);
         let end = run.train(&mut obs)?;
         let seconds = obs.seconds();

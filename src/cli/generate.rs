@@ -65,13 +65,9 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
     write_npy_dir_new(&data, &args.out)?;
     eprintln!("wrote {} in {:.2}s", args.out.display(), t1.elapsed().as_secs_f64());
     println!(
-        "{}: {} images {}x{}x{}, factors {}; files images.npy, labels.npy, factors.txt, contact_sheet.png",
+        "{}: {}; files images.npy, labels.npy, factors.txt, contact_sheet.png",
         args.out.display(),
-        data.len(),
-        data.height(),
-        data.width(),
-        data.channels(),
-        data.factor_specs().iter().map(|s| format!("{} {}", s.name, s.cardinality)).collect::<Vec<_>>().join(", ")
+        data.summary()
     );
     Ok(())
 }

@@ -2,8 +2,7 @@
 
 use crate::cli::PoolArgs;
 use crate::data::spec::{DatasetSpec, SPEC_HELP};
-use crate::data::split::{check_test_fraction, check_train_fraction};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::mtl::data::SplitConfig;
 use crate::pipeline::describe::describe;
 use crate::rng::SeedTree;
@@ -42,21 +41,13 @@ pub struct InspectArgs {
 /// Loads the dataset and prints count, shape, value range, factors, and split sizes.
 pub fn run(args: &InspectArgs) -> Result<()> {
     let spec: DatasetSpec = args.dataset.parse()?;
-    if args.model_size == 0 || args.model_size > crate::limits::MAX_IMAGE_SIDE {
-        return Err(Error::param(
-            "--model-size",
-            format!("must be in 1..={}, got {}", crate::limits::MAX_IMAGE_SIDE, args.model_size),
-        ));
-    }
+    crate::limits::check_image_side("--model-size", args.model_size)?;
     let split = SplitConfig {
         test_fraction: args.test_fraction,
         train_fraction: args.train_fraction,
         val_fraction: args.val_fraction,
     };
-    check_test_fraction(args.test_fraction)?;
-    if let Some(f) = args.train_fraction {
-        check_train_fraction(f)?;
-    }
+    split.validate()?;
     let (pool, _) = args.pool.build()?;
     let t0 = Instant::now();
     let mut data = pool.install(|| spec.load(&SeedTree::new(args.seed)))?;

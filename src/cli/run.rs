@@ -6,7 +6,7 @@ use crate::cli::progress::RunProgress;
 use crate::cli::{flag_error, set, PoolArgs};
 use crate::data::pairs::PairRule;
 use crate::data::spec::SPEC_HELP;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::mtl::weighting::WeightingSpec;
 use crate::pipeline::preset::PRESET_NAMES;
 use crate::pipeline::{
@@ -115,7 +115,7 @@ pub struct RunArgs {
 /// The experiment settings of `args`: the preset, then every flag given.
 ///
 /// # Errors
-/// [`Error::InvalidParam`] naming the flag.
+/// [`crate::Error::InvalidParam`] naming the flag.
 pub fn experiment_config(args: &RunArgs) -> Result<ExperimentConfig> {
     let preset = match (&args.preset, &args.dataset) {
         (Some(p), _) => Preset::named(p)?,
@@ -147,23 +147,12 @@ pub fn experiment_config(args: &RunArgs) -> Result<ExperimentConfig> {
     set(&mut p.clustering.method, &args.clustering);
     set(&mut p.subspace, &args.subspace);
     set(&mut p.oracle, &args.oracle_aux);
-    match args.mtl_val_epochs {
-        Some(0) => p.val_selection = None,
-        Some(epochs) => {
-            p.val_selection = Some(ValSelection::parse(
-                epochs,
-                args.mtl_val_clusterings.as_deref(),
-                args.mtl_val_subspaces.as_deref(),
-            )?)
-        }
-        None if args.mtl_val_clusterings.is_some() || args.mtl_val_subspaces.is_some() => {
-            return Err(Error::param(
-                "--mtl-val-epochs",
-                "is required with --mtl-val-clusterings or --mtl-val-subspaces",
-            ));
-        }
-        None => {}
-    }
+    ValSelection::apply_flags(
+        &mut p.val_selection,
+        args.mtl_val_epochs,
+        args.mtl_val_clusterings.as_deref(),
+        args.mtl_val_subspaces.as_deref(),
+    )?;
     set(&mut p.stage3.epochs, &args.epochs);
     set(&mut p.split.train_fraction, &args.train_fraction.map(Some));
     if let Some(f) = args.val_fraction {
@@ -187,14 +176,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let config = experiment_config(args)?;
     let (pool, threads) = args.pool.build()?;
     let out_dir = args.out.clone().unwrap_or_else(|| Path::new("runs").join(&config.preset));
-    let source = match (&args.stage1_from, args.resume) {
-        (Some(from), _) if !from.is_dir() => {
-            return Err(Error::param("--stage1-from", format!("{} is not a run directory", from.display())))
-        }
-        (Some(from), _) => Stage1Source::Reuse(from.clone()),
-        (None, true) => Stage1Source::Resume,
-        (None, false) => Stage1Source::Train,
-    };
+    let source = Stage1Source::from_flags(args.stage1_from.as_deref(), args.resume)?;
     let experiment = Experiment::new(config)?;
     let config = experiment.config();
     let data = pool.install(|| config.load_data())?;

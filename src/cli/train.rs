@@ -5,9 +5,9 @@
 //! file maps flags to a [`TrainJob`] and shows progress.
 
 use crate::cli::progress::Bar;
-use crate::cli::PoolArgs;
+use crate::cli::{flag_error, PoolArgs};
 use crate::data::spec::SPEC_HELP;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::mtl::data::SplitConfig;
 use crate::mtl::job::TrainJob;
 use crate::mtl::train::TrainConfig;
@@ -67,40 +67,19 @@ pub struct TrainArgs {
     pub image_size: usize,
     /// Output channels of the trunk's stride-2 convolutions, comma-separated (default: the
     /// SimpleConv stack for --image-size, 32,32,64,64 at 64).
-    #[arg(long)]
-    pub trunk_widths: Option<String>,
+    #[arg(long, value_delimiter = ',')]
+    pub trunk_widths: Option<Vec<usize>>,
     /// Hidden width of every head.
     #[arg(long, default_value_t = 512)]
     pub head_hidden: usize,
-}
-
-/// Parses `--trunk-widths` (`"32,32,64,64"`).
-///
-/// # Errors
-/// [`Error::InvalidParam`] named `--trunk-widths`.
-pub fn parse_widths(s: &str) -> Result<Vec<usize>> {
-    let w: std::result::Result<Vec<usize>, _> = s.split(',').map(|t| t.trim().parse::<usize>()).collect();
-    match w {
-        Ok(w) if !w.is_empty() && w.iter().all(|&v| v >= 1) => Ok(w),
-        _ => Err(Error::param(
-            "--trunk-widths",
-            format!("'{s}': expected comma-separated integers >= 1, e.g. 32,32,64,64"),
-        )),
-    }
 }
 
 /// Runs `detaux train`.
 pub fn run(args: &TrainArgs) -> Result<()> {
     let (pool, threads) = args.pool.build()?;
     let widths = match &args.trunk_widths {
-        Some(w) => parse_widths(w)?,
-        None => crate::models::trunk_widths(args.image_size).map_err(|_| {
-            let sides = crate::models::IMAGE_SIDES;
-            Error::param(
-                "--image-size",
-                format!("must be one of {sides:?} (or give --trunk-widths), got {}", args.image_size),
-            )
-        })?,
+        Some(w) => w.clone(),
+        None => crate::models::trunk_widths(args.image_size).map_err(|e| flag_error(e, &[], true))?,
     };
     let job = TrainJob {
         dataset: args.dataset.clone(),

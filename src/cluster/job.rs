@@ -75,6 +75,17 @@ pub struct ClusterOutcome {
     pub seconds: f64,
 }
 
+impl std::fmt::Display for ClusterOutcome {
+    /// `N rows, K labels (sizes [...]), silhouette S, T s`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} rows, {} labels (sizes {:?}), silhouette {:.3}, {:.1} s",
+            self.n, self.n_labels, self.sizes, self.silhouette, self.seconds
+        )
+    }
+}
+
 /// Runs `job` (in the current thread pool).
 ///
 /// # Errors

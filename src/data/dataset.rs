@@ -231,6 +231,11 @@ impl Dataset {
     pub fn factor_specs(&self) -> &[FactorSpec] {
         &self.specs
     }
+    /// One line: `N images HxWxC, factors NAME CARDINALITY, …`.
+    pub fn summary(&self) -> String {
+        let factors: Vec<String> = self.specs.iter().map(|s| format!("{} {}", s.name, s.cardinality)).collect();
+        format!("{} images {}x{}x{}, factors {}", self.n, self.height, self.width, self.channels, factors.join(", "))
+    }
     /// Number of factors.
     pub fn n_factors(&self) -> usize {
         self.specs.len()
@@ -428,12 +433,7 @@ impl Dataset {
     /// [`Error::InvalidParam`] (named `image_size`) for `size` outside
     /// `1..=`[`crate::limits::MAX_IMAGE_SIDE`], `channels` not 1 or 3.
     pub fn to_model_input(self, size: usize, channels: usize) -> Result<Dataset> {
-        if size == 0 || size > crate::limits::MAX_IMAGE_SIDE {
-            return Err(Error::param(
-                "image_size",
-                format!("must be in 1..={}, got {size}", crate::limits::MAX_IMAGE_SIDE),
-            ));
-        }
+        crate::limits::check_image_side("image_size", size)?;
         if channels != 1 && channels != 3 {
             return Err(Error::param("channels", format!("must be 1 or 3, got {channels}")));
         }

@@ -45,6 +45,25 @@ impl Default for SplitConfig {
     }
 }
 
+impl SplitConfig {
+    /// Checks every fraction: test and validation in `(0, 1)`, train in `(0, 1]`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParam`] naming the fraction.
+    pub fn validate(&self) -> Result<()> {
+        check_test_fraction(self.test_fraction)?;
+        if let Some(f) = self.train_fraction {
+            check_train_fraction(f)?;
+        }
+        match self.val_fraction {
+            Some(f) if !(f > 0.0 && f < 1.0) => {
+                Err(Error::param("--val-fraction", format!("must be in (0, 1), got {f}")))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Which rule made the split (for reports).
 pub fn split_rule(data: &Dataset) -> &'static str {
     if data.factor_index("floor_hue").is_ok() && data.factor_index("wall_hue").is_ok() {
@@ -61,15 +80,7 @@ pub fn split_rule(data: &Dataset) -> &'static str {
 /// # Errors
 /// [`Error::InvalidParam`] for fractions out of range.
 pub fn experiment_splits(data: &Dataset, cfg: &SplitConfig, seeds: &SeedTree) -> Result<Splits> {
-    check_test_fraction(cfg.test_fraction)?;
-    if let Some(f) = cfg.train_fraction {
-        check_train_fraction(f)?;
-    }
-    if let Some(f) = cfg.val_fraction {
-        if !(f > 0.0 && f < 1.0) {
-            return Err(Error::param("--val-fraction", format!("must be in (0, 1), got {f}")));
-        }
-    }
+    cfg.validate()?;
     let node = seeds.child("split");
     let labels = data.labels(data.principal());
     let base = match split_rule(data) {

@@ -668,6 +668,23 @@ mod write {
         Reuse(std::path::PathBuf),
     }
 
+    impl Stage1Source {
+        /// The source the flags `--stage1-from DIR` and `--resume` name (at most one of them).
+        ///
+        /// # Errors
+        /// [`Error::InvalidParam`] named `--stage1-from` when `DIR` is not a directory.
+        pub fn from_flags(stage1_from: Option<&Path>, resume: bool) -> Result<Self> {
+            match stage1_from {
+                Some(from) if !from.is_dir() => {
+                    Err(Error::param("--stage1-from", format!("{} is not a run directory", from.display())))
+                }
+                Some(from) => Ok(Stage1Source::Reuse(from.to_path_buf())),
+                None if resume => Ok(Stage1Source::Resume),
+                None => Ok(Stage1Source::Train),
+            }
+        }
+    }
+
     impl Experiment {
         /// Runs every seed and writes the report and every seed's labels, pictures and
         /// stage-1 state into `dir` (see the module docs).

@@ -77,8 +77,8 @@ impl Preset {
 
     /// `shapes3d`: procedural 3DShapes (`shapes3d-synth:24000`), principal = object hue, the
     /// 3DShapes split (test = unseen floor/wall hue combinations), the paper's full-data
-    /// setting: every image of the training split kept (14 313 after the split), 20 % of them
-    /// held out for validation.
+    /// setting: every image of the training split kept (17 891), 20 % of them held out for
+    /// validation, so stages 1 and 3 train on 14 313 images.
     ///
     /// Stage 1 uses the recipe that isolates object hue in the long standalone runs:
     /// `minimal` pairs (the principal changes with `p = 0.5`, otherwise exactly one other

@@ -43,6 +43,32 @@ pub struct ValSelection {
 }
 
 impl ValSelection {
+    /// Applies the three `--mtl-val-*` flags to `current`: nothing given keeps it, `epochs = 0`
+    /// removes the arm, otherwise [`ValSelection::parse`].
+    ///
+    /// # Errors
+    /// As [`ValSelection::parse`]; [`Error::InvalidParam`] named `--mtl-val-epochs` for candidate
+    /// lists without it.
+    pub fn apply_flags(
+        current: &mut Option<ValSelection>,
+        epochs: Option<usize>,
+        clusterings: Option<&str>,
+        subspaces: Option<&str>,
+    ) -> Result<()> {
+        match epochs {
+            Some(0) => *current = None,
+            Some(e) => *current = Some(Self::parse(e, clusterings, subspaces)?),
+            None if clusterings.is_some() || subspaces.is_some() => {
+                return Err(Error::param(
+                    "--mtl-val-epochs",
+                    "is required with --mtl-val-clusterings or --mtl-val-subspaces",
+                ))
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
     /// From the `--mtl-val-*` forms: `epochs` (≥ 1), optional comma-separated clusterings
     /// (`kmeans:K`, …; `None` = the pipeline's own) and subspace indices (`None` = every
     /// subspace ≥ 1).

@@ -252,6 +252,28 @@ impl Stage1Run {
         &self.data.factor_specs()[self.trainer.principal()].name
     }
 
+    /// One line: the data, the principal, the split and the budget (and where a resumed run
+    /// goes on).
+    pub fn summary(&self) -> String {
+        let (t, d) = (&self.trainer, &self.data);
+        let c = t.config();
+        format!(
+            "{}: {} images {}x{}x{}; principal factor {}; {} train / {} held out; {} epochs x {} batches of {} pairs{}",
+            self.spec,
+            d.len(),
+            d.height(),
+            d.width(),
+            d.channels(),
+            self.principal_name(),
+            t.split().train.len(),
+            t.split().test.len(),
+            c.epochs,
+            t.batches_per_epoch(),
+            c.batch_size,
+            self.resume_step.map(|s| format!(", resuming at step {s}")).unwrap_or_default()
+        )
+    }
+
     /// Creates the directory, writes `run.json`, prepares `log.jsonl` and trains to the end
     /// (or until `observer` or `stop_after_steps` stops it), logging and checkpointing.
     ///

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# How the shapes3d preset was chosen: one seed (1234) of stage 1 per candidate recipe, probed on
+# the test split (stage 3 cut to one epoch without oracle arms: only the probe matters here).
+# Prints each run's verdict and probe table.
+. "$(dirname "$0")/common.sh"
+PROBE=(--preset shapes3d --seeds 1 --epochs 1 --oracle-aux none)
+run_experiment s3d-cal-shape-16 "${PROBE[@]}" --principal shape --train-fraction 0.5 --lambda-distance 30 --pairs-per-epoch 25600
+run_experiment s3d-cal-shape-32 "${PROBE[@]}" --principal shape --train-fraction 0.5 --lambda-distance 30 --pairs-per-epoch 25600 --image-size 32
+run_experiment s3d-cal-hue-half "${PROBE[@]}" --train-fraction 0.5
+run_experiment s3d-cal-hue-full "${PROBE[@]}"
+for name in s3d-cal-shape-16 s3d-cal-shape-32 s3d-cal-hue-half s3d-cal-hue-full; do
+    echo "### $name: probe"
+    sed -n '/^### Seed 1234/,/^## Discovered/p' "$OUT_ROOT/$name/report.md" | sed '$d'
+done
