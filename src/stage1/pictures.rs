@@ -36,9 +36,13 @@ fn to_u8_hwc(img: ArrayView3<'_, f32>) -> Vec<u8> {
     out
 }
 
+/// Draws `img` `[c, h, w]` at `(x, y)`; an image smaller than the 64-pixel cell is enlarged by
+/// the whole factor that fills it (nearest neighbour), so a 16 × 16 model's pictures are as
+/// readable as a 64 × 64 one's.
 fn draw(canvas: &mut Canvas, x: usize, y: usize, img: ArrayView3<'_, f32>, scale: usize) {
     let (c, h, w) = img.dim();
-    canvas.blit(x as isize, y as isize, &to_u8_hwc(img), h, w, c, scale);
+    let fill = (64 / h.max(w).max(1)).max(1);
+    canvas.blit(x as isize, y as isize, &to_u8_hwc(img), h, w, c, scale * fill);
 }
 
 /// Inputs (top row) vs reconstructions (bottom row) of images `indices`.
@@ -158,4 +162,21 @@ pub fn held_out_pictures(
         .find(|&j| (0..data.n_factors()).all(|f| data.factor(j, f) != data.factor(a, f)))
         .unwrap_or(held[held.len().min(2) - 1]);
     Ok((sheet, traversal_grid(model, loss, data, a, b, 8, 1)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A black 16 × 16 image fills its 64-pixel cell (and nothing beyond it); a 64 × 64 one is
+    /// drawn at its own size.
+    #[test]
+    fn small_images_fill_the_cell() {
+        for side in [16usize, 64] {
+            let mut canvas = Canvas::new(70, 70, BACKGROUND);
+            draw(&mut canvas, 0, 0, Array3::<f32>::zeros((3, side, side)).view(), 1);
+            assert_eq!(canvas.get(63, 63), Some([0, 0, 0]), "side {side}");
+            assert_eq!(canvas.get(64, 64), Some(BACKGROUND), "side {side}");
+        }
+    }
 }
