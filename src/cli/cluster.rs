@@ -24,8 +24,8 @@ pub struct ClusterArgs {
     /// Ground-truth factors NPY (int64 [n, n_factors]) for the metrics (with --latents).
     #[arg(long)]
     pub factors: Option<PathBuf>,
-    /// kmeans:K, kmeans:auto[:MIN-MAX] (silhouette picks k), hdbscan:MIN_CLUSTER_SIZE[:MIN_SAMPLES]
-    /// (the reference: hdbscan:200).
+    /// `kmeans:K`, `kmeans:auto[:MIN-MAX]` (silhouette picks k), `hdbscan:MIN_CLUSTER_SIZE[:MIN_SAMPLES]`
+    /// (the reference: `hdbscan:200`).
     #[arg(long, default_value = "hdbscan:200")]
     pub clustering: Clustering,
     /// k-means restarts.

@@ -1,6 +1,6 @@
 //! An experiment: the pipeline over several master seeds, and the report a person reads.
 //!
-//! [`Experiment::run`] calls [`run_seed`] for seeds `first_seed, first_seed + 1, …` on one
+//! [`Experiment::run`] calls [`super::run_seed`] for seeds `first_seed, first_seed + 1, …` on one
 //! dataset and gathers, per seed, a [`SeedSummary`] (split sizes, the stage-1 probe table and
 //! [`Verdict`], the discovered task) and every stage-3 run. The [`ExperimentReport`] adds, per
 //! arm, the principal-task test accuracy at the validation-selected epoch (the headline) and at
@@ -35,7 +35,7 @@
 //! (per stage: `disentangle`, `probe`, `cluster`, `learn`, `select` = the cost of
 //! `detaux-mtl-val`'s choice).
 //!
-//! **Determinism.** Every seed's outcome is thread-count invariant ([`run_seed`]); the report
+//! **Determinism.** Every seed's outcome is thread-count invariant ([`super::run_seed`]); the report
 //! is assembled in seed order. Only `timing` differs between runs.
 
 use super::stats::{paired_difference, PairedDifference};

@@ -51,7 +51,7 @@
 
 pub mod concurrent;
 pub mod describe;
-mod experiment;
+pub mod experiment;
 pub mod preset;
 pub mod stats;
 pub mod store;
