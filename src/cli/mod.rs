@@ -36,8 +36,8 @@ impl PoolArgs {
     /// [`Error::InvalidParam`] named `--threads` for 0 or too many threads.
     pub fn build(&self) -> Result<(ThreadPool, usize)> {
         let threads = self.threads.unwrap_or_else(crate::par::default_threads);
-        let pool = ThreadPool::with_kernels(threads, self.kernels)
-            .map_err(|e| flag_error(e, &[("--threads", "--threads"), ("threads", "--threads")], false))?;
+        // The pool's errors already name `--threads`.
+        let pool = ThreadPool::with_kernels(threads, self.kernels)?;
         Ok((pool, threads))
     }
 }
