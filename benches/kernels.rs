@@ -1,6 +1,7 @@
 //! Kernel benchmarks (criterion): sgemm 1024³, the im2col gemm shapes of the SimpleConv64
 //! encoder/decoder at batch 64, and each of its conv / transposed-conv layers forward and
-//! backward (input + weight + bias) at batch 64, in rayon pools of 1 and 2 threads (the crate's
+//! backward (input + weight + bias) at batch 64, and the fused Adam update of the side-16
+//! stage-1 model (group `adam`), in rayon pools of 1 and 2 threads (the crate's
 //! [`detaux::par::ThreadPool`]). Throughput is in floating-point operations (2 per
 //! multiply-add), so criterion's "elem/s" reads as FLOP/s.
 //!
@@ -250,6 +251,49 @@ fn criterion_benches(c: &mut Criterion, pools: &[(usize, ThreadPool)]) {
         }
         grp.finish();
     }
+    adam_benches(c, pools);
+}
+
+/// The fused Adam update over the stage-1 model's 734 157 parameters (side 16), at step
+/// 20 000: `trained` has moments of training's magnitude; `dead-units` has two thirds of the
+/// elements with a zero gradient and a first moment in the subnormal range, the state of the
+/// two 1 024-wide linear layers late in the `shapes3d` preset's stage 1 (`kernels/src/adam.rs`
+/// flushes such moments to zero; each iteration starts from the subnormal state again).
+fn adam_benches(c: &mut Criterion, pools: &[(usize, ThreadPool)]) {
+    use detaux::kernels::adam::{adam_update, AdamStep, WeightDecayMode};
+    let n = 734_157;
+    let s = AdamStep {
+        lr: 5e-4,
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+        weight_decay: 0.0,
+        mode: WeightDecayMode::L2,
+        step: 20_000,
+    };
+    let noise = filled(n, 11);
+    let mut grp = c.benchmark_group("adam");
+    grp.sample_size(20).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
+    grp.throughput(Throughput::Elements(n as u64));
+    for case in ["trained", "dead-units"] {
+        let dead = |i: usize| case == "dead-units" && !i.is_multiple_of(3);
+        let g: Vec<f32> = (0..n).map(|i| if dead(i) { 0.0 } else { noise[i] * 1e-4 }).collect();
+        let m0: Vec<f32> = (0..n).map(|i| if dead(i) { 1e-40 } else { noise[i] * 1e-5 }).collect();
+        let mut p = vec![0.01f32; n];
+        let mut v = vec![1e-10f32; n];
+        for (t, pool) in pools {
+            grp.bench_function(BenchmarkId::new(case, format!("{t}t")), |b| {
+                pool.install(|| {
+                    b.iter_batched_ref(
+                        || m0.clone(),
+                        |m| adam_update(&mut p, &g, m, &mut v, &s, Par::Rayon),
+                        criterion::BatchSize::LargeInput,
+                    )
+                })
+            });
+        }
+    }
+    grp.finish();
 }
 
 /// On-CPU time of the calling thread in ns (Linux `/proc/thread-self/schedstat`), if known.

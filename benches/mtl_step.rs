@@ -7,7 +7,7 @@
 //! the bench first calls [`detaux::tune_allocator_for_training`].
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use detaux::mtl::train::{TrainConfig, Trainer};
+use detaux::mtl::train::{MtlTrainer, TrainConfig};
 use detaux::mtl::weighting::WeightingSpec;
 use detaux::par::ThreadPool;
 use detaux::rng::SeedTree;
@@ -30,7 +30,7 @@ fn bench(c: &mut Criterion) {
     for threads in [1usize, 2] {
         let pool = ThreadPool::new(threads).expect("pool");
         let mut trainer =
-            Trainer::new(&TrainConfig::default(), 3, 64, vec![4, 6], &WeightingSpec::Equal, &SeedTree::new(7))
+            MtlTrainer::new(&TrainConfig::default(), 3, 64, vec![4, 6], &WeightingSpec::Equal, &SeedTree::new(7))
                 .expect("trainer");
         group.bench_function(format!("threads_{threads}"), |b| {
             b.iter(|| pool.install(|| trainer.step(&x, &y).expect("step").total))

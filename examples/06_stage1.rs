@@ -24,7 +24,8 @@
 use detaux::data::pairs::PairMode;
 use detaux::data::shapes3d;
 use detaux::stage1::{
-    encode_subspaces, probe_fit_score, Control, EpochRecord, LossConfig, Observer, ProbeConfig, Stage1Config, Trainer,
+    encode_subspaces, probe_fit_score, Control, LossConfig, Observer, ProbeConfig, Stage1Config, Stage1Epoch,
+    Stage1Trainer,
 };
 use std::time::Instant;
 
@@ -33,8 +34,8 @@ struct EpochLines {
     start: Instant,
 }
 
-impl Observer for EpochLines {
-    fn on_epoch(&mut self, trainer: &Trainer, r: &EpochRecord) -> detaux::Result<Control> {
+impl Observer<Stage1Trainer> for EpochLines {
+    fn on_epoch(&mut self, trainer: &Stage1Trainer, r: &Stage1Epoch) -> detaux::Result<Control> {
         let b = detaux::stage1::Betas::at(r.epoch, trainer.config().epochs)?;
         let t = r.mean_terms;
         println!(
@@ -76,7 +77,7 @@ fn main() -> detaux::Result<()> {
         seed: 6,
         ..Stage1Config::default()
     };
-    let mut trainer = Trainer::new(config, &data)?;
+    let mut trainer = Stage1Trainer::new(config, &data)?;
     println!(
         "2. training on {} images ({} held out), {} epochs × {} batches; terms are 0 during the warm-up",
         trainer.split().train.len(),

@@ -18,7 +18,10 @@
 
 use crate::autodiff::{Tape, Tensor};
 use crate::error::{Error, Result};
-use crate::nn::{Conv2d, ConvTranspose2d, Flatten, Forward, Linear, Mode, Module, Relu, Sequential, Unflatten};
+use crate::nn::{
+    Conv2d, ConvConfig, ConvTranspose2d, Flatten, Forward, Linear, LinearConfig, Mode, Module, Relu, Sequential,
+    Unflatten,
+};
 use crate::optim::{Adam, AdamConfig, Optimizer};
 use crate::rng::{streams, SeedTree};
 use ndarray::{Array4, Axis};
@@ -107,20 +110,31 @@ pub fn synthetic_images(cfg: &DemoConfig) -> Array4<f32> {
 }
 
 /// The demo autoencoder, initialised from the seed's `"init"` stream.
-pub fn model(cfg: &DemoConfig) -> Sequential<f32> {
+///
+/// # Errors
+/// [`crate::Error::InvalidParam`] for a zero size in `cfg` (see [`DemoConfig::validate`]).
+pub fn model(cfg: &DemoConfig) -> Result<Sequential<f32>> {
     let mut rng = SeedTree::new(cfg.seed).rng(streams::INIT);
     let h = cfg.size / 2;
     let flat = cfg.channels * h * h;
-    Sequential::new()
-        .push(Conv2d::new("enc.conv", 1, cfg.channels, 4, 2, 1, true, &mut rng))
+    Ok(Sequential::new()
+        .push(Conv2d::new(
+            "enc.conv",
+            &ConvConfig { stride: 2, padding: 1, ..ConvConfig::new(1, cfg.channels, 4) },
+            &mut rng,
+        )?)
         .push(Relu)
         .push(Flatten)
-        .push(Linear::new("enc.fc", flat, cfg.latent, true, &mut rng))
+        .push(Linear::new("enc.fc", &LinearConfig::new(flat, cfg.latent), &mut rng)?)
         .push(Relu)
-        .push(Linear::new("dec.fc", cfg.latent, flat, true, &mut rng))
+        .push(Linear::new("dec.fc", &LinearConfig::new(cfg.latent, flat), &mut rng)?)
         .push(Relu)
         .push(Unflatten { shape: vec![cfg.channels, h, h] })
-        .push(ConvTranspose2d::new("dec.deconv", cfg.channels, 1, 4, 2, 1, true, &mut rng))
+        .push(ConvTranspose2d::new(
+            "dec.deconv",
+            &ConvConfig { stride: 2, padding: 1, ..ConvConfig::new(cfg.channels, 1, 4) },
+            &mut rng,
+        )?))
 }
 
 /// Trains the demo autoencoder; `on_step(step, loss)` is called after every step.
@@ -133,7 +147,7 @@ pub fn model(cfg: &DemoConfig) -> Sequential<f32> {
 pub fn train(cfg: &DemoConfig, mut on_step: impl FnMut(usize, f32)) -> Result<DemoRun> {
     cfg.validate()?;
     let data = synthetic_images(cfg);
-    let mut net = model(cfg);
+    let mut net = model(cfg)?;
     let mut opt = Adam::new(AdamConfig { lr: cfg.lr, ..AdamConfig::default() })?;
     let seeds = SeedTree::new(cfg.seed);
     let per_epoch = cfg.n_images / cfg.batch;

@@ -12,7 +12,8 @@ use detaux::autodiff::ops::shape::{concat, stack};
 use detaux::autodiff::{Tape, Tensor, Var};
 use detaux::error::Result;
 use detaux::nn::{
-    Conv2d, ConvTranspose2d, Dropout, Flatten, Forward, Linear, Mode, Module, Relu, Sequential, Unflatten,
+    Conv2d, ConvConfig, ConvTranspose2d, Dropout, Flatten, Forward, Linear, LinearConfig, Mode, Module, Relu,
+    Sequential, Unflatten,
 };
 use detaux::rng::SeedTree;
 use ndarray::{ArrayD, IxDyn};
@@ -293,20 +294,30 @@ fn assert_layer_grads<L: Module<f64> + Forward<f64>>(name: &str, layer: &mut L, 
 #[test]
 fn layers() {
     let mut rng = SeedTree::new(7).rng("init");
-    let mut lin = Linear::<f64>::new("fc", 3, 4, true, &mut rng);
+    let mut lin = Linear::<f64>::new("fc", &LinearConfig::new(3, 4), &mut rng).unwrap();
     assert_layer_grads("Linear", &mut lin, rand_t(&[2, 3], 40, -1.0, 1.0));
-    let mut conv = Conv2d::<f64>::new("conv", 2, 3, 4, 2, 1, true, &mut rng);
+    let mut conv =
+        Conv2d::<f64>::new("conv", &ConvConfig { stride: 2, padding: 1, ..ConvConfig::new(2, 3, 4) }, &mut rng)
+            .unwrap();
     assert_layer_grads("Conv2d k4 s2 p1", &mut conv, rand_t(&[2, 2, 6, 6], 41, -1.0, 1.0));
-    let mut deconv = ConvTranspose2d::<f64>::new("deconv", 3, 2, 4, 2, 1, true, &mut rng);
+    let mut deconv = ConvTranspose2d::<f64>::new(
+        "deconv",
+        &ConvConfig { stride: 2, padding: 1, ..ConvConfig::new(3, 2, 4) },
+        &mut rng,
+    )
+    .unwrap();
     assert_layer_grads("ConvTranspose2d k4 s2 p1", &mut deconv, rand_t(&[2, 3, 3, 3], 42, -1.0, 1.0));
     let mut seq = Sequential::<f64>::new()
-        .push(Conv2d::new("enc", 1, 2, 4, 2, 1, true, &mut rng))
+        .push(Conv2d::new("enc", &ConvConfig { stride: 2, padding: 1, ..ConvConfig::new(1, 2, 4) }, &mut rng).unwrap())
         .push(Relu)
         .push(Flatten)
-        .push(Linear::new("fc", 2 * 3 * 3, 8, true, &mut rng))
+        .push(Linear::new("fc", &LinearConfig::new(2 * 3 * 3, 8), &mut rng).unwrap())
         .push(Dropout { p: 0.25 })
         .push(Unflatten { shape: vec![2, 2, 2] })
-        .push(ConvTranspose2d::new("dec", 2, 1, 4, 2, 1, true, &mut rng));
+        .push(
+            ConvTranspose2d::new("dec", &ConvConfig { stride: 2, padding: 1, ..ConvConfig::new(2, 1, 4) }, &mut rng)
+                .unwrap(),
+        );
     assert_layer_grads(
         "Sequential conv-relu-flatten-linear-dropout-unflatten-deconv",
         &mut seq,

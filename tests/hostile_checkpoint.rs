@@ -3,15 +3,15 @@
 #![cfg(feature = "cli")]
 
 use detaux::stage1::checkpoint::{checkpoint_bytes, parse_checkpoint};
-use detaux::stage1::{Control, Observer, Stage1Config, StepRecord, Trainer};
+use detaux::stage1::{Control, Observer, Stage1Config, Stage1Step, Stage1Trainer};
 use std::path::{Path, PathBuf};
 
 mod common;
 use common::cli::detaux;
 
 struct Stop(u64);
-impl Observer for Stop {
-    fn on_step(&mut self, _: &Trainer, r: &StepRecord) -> detaux::Result<Control> {
+impl Observer<Stage1Trainer> for Stop {
+    fn on_step(&mut self, _: &Stage1Trainer, r: &Stage1Step) -> detaux::Result<Control> {
         Ok(if r.global_step >= self.0 { Control::Stop } else { Control::Continue })
     }
 }
@@ -28,7 +28,7 @@ fn checkpoint() -> Vec<u8> {
         adam: detaux::optim::AdamConfig { lr: 0.0005, ..Stage1Config::default().adam },
         ..Stage1Config::default()
     };
-    let mut t = Trainer::new(cfg, &data).unwrap();
+    let mut t = Stage1Trainer::new(cfg, &data).unwrap();
     t.run(&data, &mut Stop(2)).unwrap();
     checkpoint_bytes(&t.state(), t.config(), "shapes3d-synth:60", &data.fingerprint()).unwrap()
 }

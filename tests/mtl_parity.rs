@@ -10,7 +10,7 @@
 //! `python tools/mtl_parity.py target/mtl_parity_inputs tests/fixtures/mtl_parity`.
 
 use detaux::io::{read_npy, write_npy, NpyData};
-use detaux::mtl::train::{TrainConfig, Trainer};
+use detaux::mtl::train::{MtlTrainer, TrainConfig};
 use detaux::mtl::weighting::WeightingSpec;
 use detaux::nn::Module;
 use detaux::rng::SeedTree;
@@ -26,8 +26,8 @@ fn cfg() -> TrainConfig {
     TrainConfig { widths: vec![4, 4, 8, 8], hidden: 16, dropout: 0.0, lr: 1e-3, ..TrainConfig::default() }
 }
 
-fn trainer(w: &str) -> Trainer {
-    Trainer::new(&cfg(), 3, 16, vec![4, 6], &w.parse::<WeightingSpec>().unwrap(), &SeedTree::new(11)).unwrap()
+fn trainer(w: &str) -> MtlTrainer {
+    MtlTrainer::new(&cfg(), 3, 16, vec![4, 6], &w.parse::<WeightingSpec>().unwrap(), &SeedTree::new(11)).unwrap()
 }
 
 fn batch() -> (Array4<f32>, Vec<Vec<usize>>) {
@@ -37,7 +37,7 @@ fn batch() -> (Array4<f32>, Vec<Vec<usize>>) {
     (x, y)
 }
 
-fn flat_params(t: &Trainer) -> Vec<f32> {
+fn flat_params(t: &MtlTrainer) -> Vec<f32> {
     let mut v = Vec::new();
     t.model.visit_params(&mut |p| v.extend(p.value.iter().copied()));
     v

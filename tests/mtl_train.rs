@@ -232,7 +232,7 @@ fn training_lowers_the_loss_on_an_easy_setting() {
 
 #[test]
 fn default_trunk_steps_are_bitwise_identical_at_one_and_two_threads() {
-    use detaux::mtl::train::Trainer;
+    use detaux::mtl::train::MtlTrainer;
     use detaux::nn::Module;
     use detaux::par::ThreadPool;
     use rand::Rng;
@@ -244,7 +244,8 @@ fn default_trunk_steps_are_bitwise_identical_at_one_and_two_threads() {
         let params = |threads: usize| {
             let pool = ThreadPool::new(threads).unwrap();
             pool.install(|| {
-                let mut t = Trainer::new(&TrainConfig::default(), 3, 64, vec![4, 6], &spec, &SeedTree::new(2)).unwrap();
+                let mut t =
+                    MtlTrainer::new(&TrainConfig::default(), 3, 64, vec![4, 6], &spec, &SeedTree::new(2)).unwrap();
                 let mut losses = Vec::new();
                 for _ in 0..2 {
                     losses.push(t.step(&x, &y).unwrap().total.to_bits());
@@ -269,19 +270,19 @@ fn cluster_ids_convert_to_labels() {
 
 #[test]
 fn an_observer_can_stop_stage3_and_sees_every_step() {
-    use detaux::mtl::train::{Control, EpochRecord, Observer, StepRecord, Trainer};
+    use detaux::mtl::train::{Control, MtlEpoch, MtlStep, MtlTrainer, Observer};
     struct StopAt {
         step: Option<usize>,
         epoch: Option<usize>,
-        steps: Vec<StepRecord>,
+        steps: Vec<MtlStep>,
         epochs: usize,
     }
-    impl Observer for StopAt {
-        fn on_step(&mut self, _: &Trainer, r: &StepRecord) -> detaux::Result<Control> {
+    impl Observer<MtlTrainer> for StopAt {
+        fn on_step(&mut self, _: &MtlTrainer, r: &MtlStep) -> detaux::Result<Control> {
             self.steps.push(*r);
             Ok(if Some(r.global_step) == self.step { Control::Stop } else { Control::Continue })
         }
-        fn on_epoch(&mut self, _: &Trainer, r: &EpochRecord) -> detaux::Result<Control> {
+        fn on_epoch(&mut self, _: &MtlTrainer, r: &MtlEpoch) -> detaux::Result<Control> {
             self.epochs += 1;
             Ok(if Some(r.epoch) == self.epoch { Control::Stop } else { Control::Continue })
         }

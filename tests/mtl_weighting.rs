@@ -215,7 +215,7 @@ fn model_has_the_reference_shapes_and_the_stl_model_shares_initial_weights() {
     m.visit_params(&mut |p| b.push(p.clone()));
     assert_eq!(a[..], b[..a.len()]);
     // The trunk equals SimpleConv64's conv stack draw for draw.
-    let sc = detaux::models::simple_conv_trunk::<f32>("trunk", 3, 64, &mut SeedTree::new(7).rng("init"));
+    let sc = detaux::models::simple_conv_trunk::<f32>("trunk", 3, 64, &mut SeedTree::new(7).rng("init")).unwrap();
     let mut c = Vec::new();
     sc.visit_params(&mut |p| c.push(p.clone()));
     assert_eq!(c[..], b[..c.len()]);

@@ -4,7 +4,7 @@
 #![cfg(feature = "io")]
 
 use detaux::pipeline::{Experiment, ExperimentConfig, PipelineObserver, Quiet, Stage1Source};
-use detaux::stage1::{Control, EpochRecord, Observer, Trainer};
+use detaux::stage1::{Control, Observer, Stage1Epoch, Stage1Trainer};
 use detaux::Error;
 use std::path::{Path, PathBuf};
 
@@ -30,14 +30,14 @@ fn metrics(exp: &Experiment, data: &detaux::data::Dataset, dir: &Path, source: &
 
 /// Stops stage 1 at its first epoch end, as a killed run would after that epoch's save.
 struct StopAfterFirstEpoch;
-impl Observer for StopAfterFirstEpoch {
-    fn on_epoch(&mut self, _: &Trainer, _: &EpochRecord) -> detaux::Result<Control> {
+impl Observer<Stage1Trainer> for StopAfterFirstEpoch {
+    fn on_epoch(&mut self, _: &Stage1Trainer, _: &Stage1Epoch) -> detaux::Result<Control> {
         Ok(Control::Stop)
     }
 }
 struct Interrupting;
 impl PipelineObserver for Interrupting {
-    fn stage1(&mut self, _: u64) -> Box<dyn Observer> {
+    fn stage1(&mut self, _: u64) -> Box<dyn Observer<Stage1Trainer>> {
         Box::new(StopAfterFirstEpoch)
     }
 }
@@ -117,14 +117,14 @@ struct FailAt {
     seed: u64,
     finished: std::sync::Arc<std::sync::Mutex<Vec<u64>>>,
 }
-impl Observer for FailAt {
-    fn on_step(&mut self, _: &Trainer, _: &detaux::stage1::StepRecord) -> detaux::Result<Control> {
+impl Observer<Stage1Trainer> for FailAt {
+    fn on_step(&mut self, _: &Stage1Trainer, _: &detaux::stage1::Stage1Step) -> detaux::Result<Control> {
         if self.fail {
             return Err(Error::InvalidData(format!("seed {} fails on purpose", self.seed)));
         }
         Ok(Control::Continue)
     }
-    fn on_epoch(&mut self, t: &Trainer, r: &EpochRecord) -> detaux::Result<Control> {
+    fn on_epoch(&mut self, t: &Stage1Trainer, r: &Stage1Epoch) -> detaux::Result<Control> {
         if r.epoch + 1 == t.config().epochs {
             self.finished.lock().unwrap().push(self.seed);
         }
@@ -132,7 +132,7 @@ impl Observer for FailAt {
     }
 }
 impl PipelineObserver for FailingSeed {
-    fn stage1(&mut self, seed: u64) -> Box<dyn Observer> {
+    fn stage1(&mut self, seed: u64) -> Box<dyn Observer<Stage1Trainer>> {
         Box::new(FailAt { fail: seed == self.bad, seed, finished: self.finished.clone() })
     }
 }

@@ -14,12 +14,12 @@ use detaux::cluster::KMeans;
 use detaux::data::noise::SaltPepper;
 use detaux::data::spec::DatasetSpec;
 use detaux::data::Dataset;
-use detaux::mtl::train::{TrainConfig, Trainer as MtlTrainer};
+use detaux::mtl::train::{MtlTrainer, TrainConfig};
 use detaux::mtl::weighting::WeightingSpec;
 use detaux::nn::Module;
 use detaux::par::{KernelSet, ThreadPool};
 use detaux::rng::SeedTree;
-use detaux::stage1::{export_latents, NoObserver, RunEnd, Stage1Config, Trainer};
+use detaux::stage1::{export_latents, NoObserver, RunEnd, Stage1Config, Stage1Trainer};
 use ndarray::Axis;
 use rand::Rng;
 
@@ -54,7 +54,7 @@ fn stage1(threads: usize, kernels: KernelSet) -> Stage1Hashes {
         ..Stage1Config::default()
     };
     ThreadPool::with_kernels(threads, kernels).unwrap().install(|| {
-        let mut t = Trainer::new(config, &data).unwrap();
+        let mut t = Stage1Trainer::new(config, &data).unwrap();
         assert_eq!(t.run(&data, &mut NoObserver).unwrap(), RunEnd::Finished);
         // The trained state (weights and Adam moments in model order), independent of the
         // checkpoint file format.

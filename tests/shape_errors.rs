@@ -175,19 +175,22 @@ fn convolution_bias_and_geometry_errors() {
 
 #[test]
 fn layers_report_the_op_and_both_shapes() {
-    use detaux::nn::{Conv2d, ConvTranspose2d, Flatten, Forward, Linear, Mode, Sequential, Unflatten};
+    use detaux::nn::{
+        Conv2d, ConvConfig, ConvTranspose2d, Flatten, Forward, Linear, LinearConfig, Mode, Sequential, Unflatten,
+    };
     use detaux::rng::SeedTree;
     let mut rng = SeedTree::new(1).rng("init");
     let tape = Tape::<f32>::new();
-    let lin = Linear::<f32>::new("fc", 3, 4, true, &mut rng);
+    let lin = Linear::<f32>::new("fc", &LinearConfig::new(3, 4), &mut rng).unwrap();
     expect_shape_err(lin.forward(t(&tape, &[2, 5]), &mut Mode::Eval), "linear", &["[2, 5]", "[4, 3]"]);
-    let conv = Conv2d::<f32>::new("c", 3, 4, 4, 2, 1, true, &mut rng);
+    let k4s2 = |c_in, c_out| ConvConfig { stride: 2, padding: 1, ..ConvConfig::new(c_in, c_out, 4) };
+    let conv = Conv2d::<f32>::new("c", &k4s2(3, 4), &mut rng).unwrap();
     expect_shape_err(
         conv.forward(t(&tape, &[1, 2, 8, 8]), &mut Mode::Eval),
         "conv2d",
         &["[1, 2, 8, 8]", "[4, 3, 4, 4]"],
     );
-    let deconv = ConvTranspose2d::<f32>::new("d", 3, 4, 4, 2, 1, true, &mut rng);
+    let deconv = ConvTranspose2d::<f32>::new("d", &k4s2(3, 4), &mut rng).unwrap();
     expect_shape_err(
         deconv.forward(t(&tape, &[1, 2, 8, 8]), &mut Mode::Eval),
         "conv_transpose2d",
@@ -200,7 +203,8 @@ fn layers_report_the_op_and_both_shapes() {
         &["[2, 2]", "[3, 5]"],
     );
     // A container passes its layer's error through unchanged.
-    let seq = Sequential::<f32>::new().push(Flatten).push(Linear::new("fc", 7, 2, true, &mut rng));
+    let seq =
+        Sequential::<f32>::new().push(Flatten).push(Linear::new("fc", &LinearConfig::new(7, 2), &mut rng).unwrap());
     expect_shape_err(seq.forward(t(&tape, &[2, 2, 3]), &mut Mode::Eval), "linear", &["[2, 6]", "[2, 7]"]);
 }
 

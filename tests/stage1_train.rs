@@ -14,7 +14,7 @@ use detaux::rng::SeedTree;
 use detaux::stage1::checkpoint::{checkpoint_bytes, load_checkpoint, parse_checkpoint, save_checkpoint};
 use detaux::stage1::{
     encode_subspaces, export_latents, probe, Control, NoObserver, Observer, ProbeConfig, RunEnd, Stage1Config,
-    StepRecord, Trainer,
+    Stage1Step, Stage1Trainer,
 };
 use detaux::Error;
 use ndarray::{Array2, Array3};
@@ -41,19 +41,19 @@ fn config() -> Stage1Config {
 struct StopAfter {
     n: u64,
     consistency_seen: bool,
-    steps: Vec<StepRecord>,
+    steps: Vec<Stage1Step>,
 }
-impl Observer for StopAfter {
-    fn on_step(&mut self, _: &Trainer, r: &StepRecord) -> detaux::Result<Control> {
+impl Observer<Stage1Trainer> for StopAfter {
+    fn on_step(&mut self, _: &Stage1Trainer, r: &Stage1Step) -> detaux::Result<Control> {
         self.consistency_seen |= r.consistency_active && r.terms.consistency > 0.0;
         self.steps.push(*r);
         Ok(if r.global_step >= self.n { Control::Stop } else { Control::Continue })
     }
 }
 
-fn full_run(threads: usize, data: &Dataset) -> (Vec<u8>, Vec<StepRecord>) {
+fn full_run(threads: usize, data: &Dataset) -> (Vec<u8>, Vec<Stage1Step>) {
     ThreadPool::new(threads).unwrap().install(|| {
-        let mut t = Trainer::new(config(), data).unwrap();
+        let mut t = Stage1Trainer::new(config(), data).unwrap();
         let mut obs = StopAfter { n: u64::MAX, consistency_seen: false, steps: vec![] };
         assert_eq!(t.run(data, &mut obs).unwrap(), RunEnd::Finished);
         assert!(obs.consistency_seen, "the test run must reach the consistency term");
@@ -81,7 +81,7 @@ fn stopped_mid_epoch_and_resumed_from_a_checkpoint_equals_an_uninterrupted_run()
     let (uninterrupted, steps_full) = full_run(2, &d);
     let pool = ThreadPool::new(2).unwrap();
     let resumed = pool.install(|| {
-        let mut t = Trainer::new(config(), &d).unwrap();
+        let mut t = Stage1Trainer::new(config(), &d).unwrap();
         let mut obs = StopAfter { n: 5, consistency_seen: false, steps: vec![] };
         assert_eq!(t.run(&d, &mut obs).unwrap(), RunEnd::Stopped);
         assert_eq!((t.epoch(), t.batch(), t.global_step()), (2, 1, 5), "stopped mid-epoch");
@@ -89,7 +89,7 @@ fn stopped_mid_epoch_and_resumed_from_a_checkpoint_equals_an_uninterrupted_run()
         drop(t);
         // A new process would start here: everything comes from the checkpoint.
         let ck = parse_checkpoint(&bytes).unwrap();
-        let mut t = Trainer::restore(ck.config, &d, ck.state).unwrap();
+        let mut t = Stage1Trainer::restore(ck.config, &d, ck.state).unwrap();
         let mut rest = StopAfter { n: u64::MAX, consistency_seen: false, steps: vec![] };
         assert_eq!(t.run(&d, &mut rest).unwrap(), RunEnd::Finished);
         let mut all = obs.steps;
@@ -103,7 +103,7 @@ fn stopped_mid_epoch_and_resumed_from_a_checkpoint_equals_an_uninterrupted_run()
 #[test]
 fn checkpoint_round_trips_and_rejects_truncated_or_corrupted_files() {
     let d = data();
-    let mut t = Trainer::new(config(), &d).unwrap();
+    let mut t = Stage1Trainer::new(config(), &d).unwrap();
     let mut obs = StopAfter { n: 3, consistency_seen: false, steps: vec![] };
     t.run(&d, &mut obs).unwrap();
     let state = t.state();
@@ -148,10 +148,10 @@ fn checkpoint_round_trips_and_rejects_truncated_or_corrupted_files() {
     // A state that does not fit the model is refused by restore.
     let mut wrong = state.clone();
     wrong.params.pop();
-    assert!(matches!(Trainer::restore(config(), &d, wrong), Err(Error::InvalidData(_))));
+    assert!(matches!(Stage1Trainer::restore(config(), &d, wrong), Err(Error::InvalidData(_))));
     let mut wrong = state;
     wrong.epoch = 99;
-    assert!(matches!(Trainer::restore(config(), &d, wrong), Err(Error::InvalidData(_))));
+    assert!(matches!(Stage1Trainer::restore(config(), &d, wrong), Err(Error::InvalidData(_))));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -159,7 +159,7 @@ fn checkpoint_round_trips_and_rejects_truncated_or_corrupted_files() {
 fn latent_export_is_n_by_k_by_d_in_dataset_order() {
     let d = data().to_model_input(64, 3).unwrap();
     let cfg = Stage1Config { n_subspaces: 3, latent_dim: 5, ..config() };
-    let t = Trainer::new(cfg, &d).unwrap();
+    let t = Stage1Trainer::new(cfg, &d).unwrap();
     let lat = export_latents(t.model(), &d).unwrap();
     assert_eq!(lat.shape(), &[120, 3, 5]);
     let some = encode_subspaces(t.model(), &d, &[7, 119]).unwrap();
@@ -220,7 +220,7 @@ fn invalid_configs_and_inputs_are_named_errors() {
         (Stage1Config { principal: Some("colour".into()), ..config() }, "factor"),
     ];
     for (cfg, name) in cases {
-        match Trainer::new(cfg, &d) {
+        match Stage1Trainer::new(cfg, &d) {
             Err(Error::InvalidParam { name: got, reason }) => assert_eq!(got, name, "{reason}"),
             Err(e) => panic!("{name}: unexpected error {e}"),
             Ok(_) => panic!("{name}: accepted"),
@@ -228,11 +228,11 @@ fn invalid_configs_and_inputs_are_named_errors() {
     }
     // Images must be 64x64 (digits are 8x8 until resized).
     let digits = "digits".parse::<DatasetSpec>().unwrap().load(&SeedTree::new(0)).unwrap();
-    let e = Trainer::new(config(), &digits).err().unwrap().to_string();
+    let e = Stage1Trainer::new(config(), &digits).err().unwrap().to_string();
     assert!(e.contains("64x64"), "{e}");
     let resized = digits.to_model_input(64, 1).unwrap();
     let cfg = Stage1Config { principal: None, ..config() };
-    assert!(Trainer::new(cfg, &resized).is_ok());
+    assert!(Stage1Trainer::new(cfg, &resized).is_ok());
 }
 
 #[test]
@@ -240,7 +240,7 @@ fn smaller_model_input_trains_checkpoints_and_refuses_other_sides() {
     // Side 32: the SimpleConv stack without its second conv; same losses, same run contract.
     let data32 = data().to_model_input(32, 3).unwrap();
     let cfg = Stage1Config { image_size: 32, ..config() };
-    let mut t = Trainer::new(cfg.clone(), &data32).unwrap();
+    let mut t = Stage1Trainer::new(cfg.clone(), &data32).unwrap();
     assert_eq!(t.run(&data32, &mut NoObserver).unwrap(), RunEnd::Finished);
     let latents = export_latents(t.model(), &data32).unwrap();
     assert_eq!(latents.shape(), &[120, cfg.n_subspaces, cfg.latent_dim]);
@@ -251,7 +251,7 @@ fn smaller_model_input_trains_checkpoints_and_refuses_other_sides() {
     assert_eq!(back.config.image_size, 32);
     assert_eq!(back.config, cfg);
     // Images of another side than the config's are refused, naming the sizes.
-    let err = Trainer::new(config(), &data32).err().expect("64 config, 32 images");
+    let err = Stage1Trainer::new(config(), &data32).err().expect("64 config, 32 images");
     assert!(err.to_string().contains("32x32") && err.to_string().contains("64x64"), "{err}");
     // Sides SimpleConv does not take are refused by the config.
     for bad in [0, 24, 128] {

@@ -13,6 +13,40 @@
 //!
 //! The scalar coefficients are computed once in `f64` and rounded to `T`.
 //!
+//! ## Flush to zero
+//! The update flushes subnormal numbers (magnitude below `T::MIN_POSITIVE`, the smallest
+//! normal number: 1.2e-38 in `f32`) to zero: every product whose magnitude would be subnormal
+//! is zero, and a subnormal result (`p`, `m`, `v`) is stored as zero. This is the hardware's
+//! flush-to-zero mode, written out: x86 takes a microcode assist, tens of times slower than the
+//! operation itself, on every multiply with a subnormal operand or result. Training reaches
+//! that range: a ReLU unit that no longer fires gets no gradient but the L2 term `wd·p`, its
+//! weights decay towards zero and its moments follow. Late in the `shapes3d` preset's stage 1,
+//! more than half of the weights of the two 1 024-wide linear layers sat there, and without the
+//! flush one update of the model took tens of times longer than with it (`cargo bench --bench
+//! kernels -- adam`, figures in `benches/README.md`).
+//!
+//! The kernel implements it with thresholds on the inputs of each product (a compare and a
+//! select per product; the thresholds are computed once per call from the `f64` coefficients,
+//! e.g. `wd·p` is zero when `|p| < MIN_POSITIVE / wd`), so that in the steady state of a
+//! decaying unit no multiply sees or makes a subnormal; a few transient ones remain (a
+//! subnormal gradient from the caller, the final division when `√v/√bc2 + ε > 1`,
+//! `p·(1 − lr·wd)` just above `MIN_POSITIVE`, values within an ulp of a threshold).
+//! [`adam_update_reference`] states the rule as "flush every product and every result" in
+//! `f64`; both agree up to the rounding of a value at a threshold. On values far from the
+//! subnormal range the kernel does the same operations in the same order as the unflushed
+//! update, so it gives the same bits (`tests`, below).
+//!
+//! What the flush changes is tiny: a step is dropped only when `(lr/bc1)·|m| < MIN_POSITIVE`,
+//! where PyTorch would move the parameter by less than `MIN_POSITIVE/ε` (1.2e-30 for
+//! `ε = 1e-8`). Under L2 decay without a gradient, a weight stops at about
+//! `MIN_POSITIVE·bc1/(lr·wd)` (2e-29 with stage 1's `lr = 5e-4`, `wd = 1e-6`) instead of
+//! decaying further. Results differ only where an intermediate comes within a factor of about
+//! 2^24 of `MIN_POSITIVE`. PyTorch does not flush.
+//!
+//! The flush is off (the plain update) when `ε` is so small that a flushed `v` could change the
+//! step: when `ε·√bc2 < 2·√(MIN_POSITIVE/(1 − β2)) / T::EPSILON` (for `f32` and β2 = 0.999, ε below
+//! about 6e-11 / √bc2; the default ε = 1e-8 flushes from the first step).
+//!
 //! ## Determinism
 //! Purely element-wise: each element's update reads only that element, so any split is exact.
 
@@ -70,6 +104,7 @@ pub fn adam_update<T: Float>(param: &mut [T], grad: &[T], m: &mut [T], v: &mut [
         eps: T::from_f64(s.eps),
         l2: if s.mode == WeightDecayMode::L2 { T::from_f64(s.weight_decay) } else { T::ZERO },
         decay: if s.mode == WeightDecayMode::Decoupled { T::from_f64(1.0 - s.lr * s.weight_decay) } else { T::ONE },
+        floors: Floors::new(s, bc1, bc2),
     };
     if par.for_work(n, 4 * CHUNK) == Par::Seq {
         update_chunk(param, grad, m, v, &c);
@@ -93,37 +128,237 @@ struct Coeffs<T> {
     eps: T,
     l2: T,
     decay: T,
+    floors: Floors<T>,
+}
+
+/// Input magnitudes below which a product would be subnormal (see the module docs).
+struct Floors<T> {
+    /// `T::MIN_POSITIVE`: inputs and results below it are subnormal.
+    tiny: T,
+    /// `|p|` below which `l2·p` is subnormal (0 when `l2 = 0`: the product is then 0 anyway).
+    l2_p: T,
+    /// `|m|` below which `β1·m` is subnormal.
+    b1_m: T,
+    /// `|g|` below which `(1 − β1)·g` is subnormal.
+    g_m: T,
+    /// `|v|` below which `β2·v` is subnormal.
+    b2_v: T,
+    /// `|g|` below which `(1 − β2)·g·g` is subnormal.
+    g_v: T,
+    /// `|m|` below which `(lr / bc1)·m` is subnormal.
+    step_m: T,
+}
+
+impl<T: Float> Floors<T> {
+    fn new(s: &AdamStep, bc1: f64, bc2: f64) -> Self {
+        let tiny = T::MIN_POSITIVE.to_f64();
+        // With a tiny ε the denominator √v/√bc2 + ε is √v's alone: no flush at all.
+        if s.eps * bc2.sqrt() < 2.0 * (tiny / (1.0 - s.beta2)).sqrt() / T::EPSILON.to_f64() {
+            return Floors {
+                tiny: T::ZERO,
+                l2_p: T::ZERO,
+                b1_m: T::ZERO,
+                g_m: T::ZERO,
+                b2_v: T::ZERO,
+                g_v: T::ZERO,
+                step_m: T::ZERO,
+            };
+        }
+        let over = |x: f64| if x > 0.0 { T::from_f64(tiny / x) } else { T::ZERO };
+        let l2 = if s.mode == WeightDecayMode::L2 { s.weight_decay } else { 0.0 };
+        Floors {
+            tiny: T::MIN_POSITIVE,
+            l2_p: over(l2),
+            b1_m: over(s.beta1),
+            g_m: over(1.0 - s.beta1),
+            b2_v: over(s.beta2),
+            g_v: T::from_f64((tiny / (1.0 - s.beta2)).sqrt()),
+            step_m: over(s.lr / bc1),
+        }
+    }
 }
 
 #[inline]
 fn update_chunk<T: Float>(p: &mut [T], g: &[T], m: &mut [T], v: &mut [T], c: &Coeffs<T>) {
-    for i in 0..p.len() {
+    let f = &c.floors;
+    // One length for all four slices: no bounds checks in the loop, so it vectorises.
+    let n = p.len();
+    let (g, m, v) = (&g[..n], &mut m[..n], &mut v[..n]);
+    for i in 0..n {
+        // p, m and v are stored flushed, so only their products need floors; a subnormal
+        // gradient is zeroed by the floors of the products it enters.
         let mut pi = p[i];
-        let gi = g[i] + c.l2 * pi;
-        pi *= c.decay;
-        let mi = c.b1 * m[i] + c.one_m_b1 * gi;
-        let vi = c.b2 * v[i] + c.one_m_b2 * gi * gi;
+        let gi = g[i] + c.l2 * zero_below(pi, f.l2_p);
+        pi = zero_below(pi * c.decay, f.tiny);
+        let mi = zero_below(c.b1 * zero_below(m[i], f.b1_m) + c.one_m_b1 * zero_below(gi, f.g_m), f.tiny);
+        let gv = zero_below(gi, f.g_v);
+        let vi = zero_below(c.b2 * zero_below(v[i], f.b2_v) + c.one_m_b2 * gv * gv, f.tiny);
         m[i] = mi;
         v[i] = vi;
-        p[i] = pi - c.step_size * mi / (vi.sqrt() / c.sqrt_bc2 + c.eps);
+        p[i] = zero_below(pi - c.step_size * zero_below(mi, f.step_m) / (vi.sqrt() / c.sqrt_bc2 + c.eps), f.tiny);
     }
 }
 
-/// The oracle: the same update written element by element in `f64`.
+/// `x`, or zero when `|x| < floor`: a compare and a select, which vectorise with the rest of
+/// the update and never take an assist.
+#[inline(always)]
+fn zero_below<T: Float>(x: T, floor: T) -> T {
+    if x.abs() < floor {
+        T::ZERO
+    } else {
+        x
+    }
+}
+
+/// The oracle: the same update written element by element in `f64`, with the module's
+/// flush-to-zero rule applied to every product and every result: a value whose magnitude in `T`
+/// would be subnormal is zero (unless `ε` turns the flush off, see the module docs).
 pub fn adam_update_reference<T: Float>(param: &mut [T], grad: &[T], m: &mut [T], v: &mut [T], s: &AdamStep) {
     let bc1 = 1.0 - s.beta1.powi(s.step as i32);
     let bc2 = 1.0 - s.beta2.powi(s.step as i32);
+    let tiny = T::MIN_POSITIVE.to_f64();
+    let flush = s.eps * bc2.sqrt() >= 2.0 * (tiny / (1.0 - s.beta2)).sqrt() / T::EPSILON.to_f64();
+    let ftz = |x: f64| if flush && T::from_f64(x).abs() < T::MIN_POSITIVE { 0.0 } else { x };
     for i in 0..param.len() {
-        let mut p = param[i].to_f64();
-        let mut g = grad[i].to_f64();
+        let mut p = ftz(param[i].to_f64());
+        let mut g = ftz(grad[i].to_f64());
         match s.mode {
-            WeightDecayMode::L2 => g += s.weight_decay * p,
-            WeightDecayMode::Decoupled => p *= 1.0 - s.lr * s.weight_decay,
+            WeightDecayMode::L2 => g += ftz(s.weight_decay * p),
+            WeightDecayMode::Decoupled => p = ftz(p * (1.0 - s.lr * s.weight_decay)),
         }
-        let mi = s.beta1 * m[i].to_f64() + (1.0 - s.beta1) * g;
-        let vi = s.beta2 * v[i].to_f64() + (1.0 - s.beta2) * g * g;
+        let mi = ftz(ftz(s.beta1 * ftz(m[i].to_f64())) + ftz((1.0 - s.beta1) * g));
+        let vi = ftz(ftz(s.beta2 * ftz(v[i].to_f64())) + ftz((1.0 - s.beta2) * g * g));
         m[i] = T::from_f64(mi);
         v[i] = T::from_f64(vi);
-        param[i] = T::from_f64(p - (s.lr / bc1) * mi / (vi.sqrt() / bc2.sqrt() + s.eps));
+        param[i] = T::from_f64(ftz(p - ftz((s.lr / bc1) * mi) / (vi.sqrt() / bc2.sqrt() + s.eps)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The update without any flush, exactly as the kernel computed it before the flush.
+    fn unflushed(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], s: &AdamStep) {
+        let bc1 = 1.0 - s.beta1.powi(s.step as i32);
+        let bc2 = 1.0 - s.beta2.powi(s.step as i32);
+        let l2 = if s.mode == WeightDecayMode::L2 { s.weight_decay as f32 } else { 0.0 };
+        let decay = if s.mode == WeightDecayMode::Decoupled { (1.0 - s.lr * s.weight_decay) as f32 } else { 1.0 };
+        let (b1, b2) = (s.beta1 as f32, s.beta2 as f32);
+        let (omb1, omb2) = ((1.0 - s.beta1) as f32, (1.0 - s.beta2) as f32);
+        let (step_size, sqrt_bc2, eps) = ((s.lr / bc1) as f32, bc2.sqrt() as f32, s.eps as f32);
+        for i in 0..p.len() {
+            let mut pi = p[i];
+            let gi = g[i] + l2 * pi;
+            pi *= decay;
+            let mi = b1 * m[i] + omb1 * gi;
+            let vi = b2 * v[i] + omb2 * gi * gi;
+            m[i] = mi;
+            v[i] = vi;
+            p[i] = pi - step_size * mi / (vi.sqrt() / sqrt_bc2 + eps);
+        }
+    }
+
+    /// Log-uniform magnitudes in `[10^lo, 1]` with random signs (a fixed xorshift stream).
+    fn log_uniform(n: usize, lo: f64, seed: u64, signed: bool) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                let u = (s >> 11) as f64 / (1u64 << 53) as f64;
+                let x = 10f64.powf(lo * u) as f32;
+                if signed && s & 1 == 1 {
+                    -x
+                } else {
+                    x
+                }
+            })
+            .collect()
+    }
+
+    fn both(s: &AdamStep, lo: f64) -> ([Vec<f32>; 3], [Vec<f32>; 3]) {
+        let n = 5000;
+        let (p0, g, m0, v0) = (
+            log_uniform(n, lo, 1, true),
+            log_uniform(n, lo, 2, true),
+            log_uniform(n, lo, 3, true),
+            log_uniform(n, lo, 4, false),
+        );
+        let (mut p, mut m, mut v) = (p0.clone(), m0.clone(), v0.clone());
+        adam_update(&mut p, &g, &mut m, &mut v, s, Par::Seq);
+        let (mut pu, mut mu, mut vu) = (p0, m0, v0);
+        unflushed(&mut pu, &g, &mut mu, &mut vu, s);
+        ([p, m, v], [pu, mu, vu])
+    }
+
+    fn bits(x: &[Vec<f32>; 3]) -> Vec<Vec<u32>> {
+        x.iter().map(|a| a.iter().map(|v| v.to_bits()).collect()).collect()
+    }
+
+    #[test]
+    fn far_from_the_subnormal_range_the_update_is_the_unflushed_one_bit_for_bit() {
+        for mode in [WeightDecayMode::L2, WeightDecayMode::Decoupled] {
+            for (wd, step) in [(0.0, 1), (1e-6, 7), (1e-2, 20_000)] {
+                let s = AdamStep { lr: 5e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: wd, mode, step };
+                // Magnitudes in [1e-12, 1]: no product comes near 1.2e-38.
+                let (got, want) = both(&s, -12.0);
+                assert_eq!(bits(&got), bits(&want), "{mode:?} wd {wd} step {step}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_tiny_epsilon_turns_the_flush_off() {
+        // ε = 1e-30: a flushed v would make the step m/ε; the plain update runs instead, even on
+        // values that reach the subnormal range.
+        let s = AdamStep {
+            lr: 5e-4,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-30,
+            weight_decay: 1e-6,
+            mode: WeightDecayMode::L2,
+            step: 1,
+        };
+        let (got, want) = both(&s, -40.0);
+        assert_eq!(bits(&got), bits(&want));
+        // The default ε flushes: the same data then differs somewhere.
+        let (got, want) = both(&AdamStep { eps: 1e-8, ..s }, -40.0);
+        assert_ne!(bits(&got), bits(&want));
+    }
+
+    #[test]
+    fn each_floor_is_the_threshold_of_its_product_within_rounding() {
+        let s = AdamStep {
+            lr: 5e-4,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 1e-6,
+            mode: WeightDecayMode::L2,
+            step: 3,
+        };
+        let bc1 = 1.0 - s.beta1.powi(3);
+        let bc2 = 1.0 - s.beta2.powi(3);
+        let f = Floors::<f32>::new(&s, bc1, bc2);
+        let tiny = f32::MIN_POSITIVE as f64;
+        let products = [
+            ("l2·p", s.weight_decay * f.l2_p as f64),
+            ("β1·m", s.beta1 * f.b1_m as f64),
+            ("(1−β1)·g", (1.0 - s.beta1) * f.g_m as f64),
+            ("β2·v", s.beta2 * f.b2_v as f64),
+            ("(1−β2)·g²", (1.0 - s.beta2) * (f.g_v as f64).powi(2)),
+            ("(lr/bc1)·m", s.lr / bc1 * f.step_m as f64),
+        ];
+        for (name, at_floor) in products {
+            let rel = (at_floor - tiny).abs() / tiny;
+            assert!(
+                rel <= 4.0 * f32::EPSILON as f64,
+                "{name}: the product at its floor is {at_floor:e}, not MIN_POSITIVE"
+            );
+        }
+        assert_eq!(f.tiny, f32::MIN_POSITIVE);
     }
 }

@@ -37,6 +37,8 @@ pub trait Float:
     const EPSILON: Self;
     /// Positive infinity.
     const INFINITY: Self;
+    /// The smallest positive *normal* number (below it, values are subnormal).
+    const MIN_POSITIVE: Self;
     /// Short name of the type (`"f32"` / `"f64"`), for error messages and file headers.
     const NAME: &'static str;
 
@@ -110,6 +112,7 @@ macro_rules! impl_float {
             const ONE: Self = 1.0;
             const EPSILON: Self = <$t>::EPSILON;
             const INFINITY: Self = <$t>::INFINITY;
+            const MIN_POSITIVE: Self = <$t>::MIN_POSITIVE;
             const NAME: &'static str = $name;
             #[inline(always)]
             fn as_f32($s: &[Self]) -> Option<&[f32]> {

@@ -99,3 +99,61 @@ fn adam_f32() {
 fn adam_f64() {
     adam::<f64>(32);
 }
+
+/// Flush to zero (`kernels/src/adam.rs`): a moment that decays below the smallest normal number
+/// is stored as zero, and a dead unit's weight whose L2 term `wd·p` is subnormal leaves `m` at
+/// zero and the weight where it is, by the kernel at any split and by the oracle alike; normal
+/// values decay as the plain formula says. (Whether the kernel gets there by its input
+/// thresholds or by flushing results is a matter of speed: `cargo bench --bench kernels -- adam`.)
+fn adam_flushes_to_zero<T: Float>() {
+    let n = 4 * detaux_kernels::adam::CHUNK + 3;
+    let tiny = T::MIN_POSITIVE;
+    let f = T::from_f64;
+    // (weight decay, p0, m0, v0) of the even and the odd elements; the gradient is zero.
+    let cases = [
+        // β1·m and β2·v fall just below the smallest normal number; the odd ones stay far above.
+        (0.0, [f(0.25), f(0.25)], [tiny, f(1e-30)], [tiny, f(1e-20)]),
+        // A dead unit's weight: wd·p is subnormal (even) or normal (odd, a live weight).
+        (1e-6, [tiny / f(1e-6) / f(2.0), f(0.25)], [T::ZERO, T::ZERO], [f(1e-20), f(1e-20)]),
+    ];
+    for (case, (wd, p0, m0, v0)) in cases.into_iter().enumerate() {
+        let s = AdamStep {
+            lr: 5e-4,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: wd,
+            mode: WeightDecayMode::L2,
+            step: 100,
+        };
+        let init = |pair: [T; 2]| -> Vec<T> { (0..n).map(|i| pair[i % 2]).collect() };
+        let (p0, m0, v0, g) = (init(p0), init(m0), init(v0), vec![T::ZERO; n]);
+        let (mut pr, mut mr, mut vr) = (p0.clone(), m0.clone(), v0.clone());
+        adam_update_reference(&mut pr, &g, &mut mr, &mut vr, &s);
+        for par in [Par::Seq, Par::Rayon] {
+            let (mut p, mut m, mut v) = (p0.clone(), m0.clone(), v0.clone());
+            adam_update(&mut p, &g, &mut m, &mut v, &s, par);
+            let close = |a: T, b: T| (a.to_f64() - b.to_f64()).abs() <= 1e-6 * b.to_f64().abs();
+            for i in 0..n {
+                let what = format!("{} case {case} {par:?} [{i}]: p {} m {} v {}", T::NAME, p[i], m[i], v[i]);
+                assert!(close(pr[i], p[i]) && close(mr[i], m[i]) && close(vr[i], v[i]), "oracle disagrees: {what}");
+                match (case, i % 2) {
+                    (0, 0) => assert!(m[i] == T::ZERO && v[i] == T::ZERO && p[i] == p0[i], "{what}"),
+                    (0, _) => assert!(m[i] == f(0.9) * m0[i] && v[i] > tiny && p[i] == p0[i], "{what}"),
+                    (_, 0) => assert!(m[i] == T::ZERO && v[i] == f(0.999) * v0[i] && p[i] == p0[i], "{what}"),
+                    (_, _) => assert!(m[i] > T::ZERO && p[i] < p0[i], "{what}"),
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn adam_flushes_to_zero_f32() {
+    adam_flushes_to_zero::<f32>();
+}
+
+#[test]
+fn adam_flushes_to_zero_f64() {
+    adam_flushes_to_zero::<f64>();
+}

@@ -3,10 +3,11 @@
 //! that `detaux run` trains at the same time are drawn together.
 
 use crate::error::Result;
-use crate::observe::Control;
+use crate::mtl::{MtlEpoch, MtlStep, MtlTrainer};
+use crate::observe::{Control, Observer};
 use crate::pipeline::verdict::Verdict;
 use crate::pipeline::PipelineObserver;
-use crate::{mtl, stage1};
+use crate::stage1::{Stage1Epoch, Stage1Step, Stage1Trainer};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::time::Instant;
 
@@ -54,8 +55,8 @@ impl Drop for Bar {
     }
 }
 
-impl stage1::Observer for Bar {
-    fn on_step(&mut self, t: &stage1::Trainer, r: &stage1::StepRecord) -> Result<Control> {
+impl Observer<Stage1Trainer> for Bar {
+    fn on_step(&mut self, t: &Stage1Trainer, r: &Stage1Step) -> Result<Control> {
         self.pairs += r.pairs;
         let rate = self.pairs as f64 / self.seconds().max(1e-9);
         self.bar.set_length((t.config().epochs * r.batches_per_epoch) as u64);
@@ -64,20 +65,20 @@ impl stage1::Observer for Bar {
         self.bar.set_message(format!("{} | b1 {:.3} b2 {:.3} | {rate:.0} pairs/s", r.terms, b.beta1, b.beta2));
         Ok(Control::Continue)
     }
-    fn on_epoch(&mut self, _: &stage1::Trainer, r: &stage1::EpochRecord) -> Result<Control> {
+    fn on_epoch(&mut self, _: &Stage1Trainer, r: &Stage1Epoch) -> Result<Control> {
         self.line(r);
         Ok(Control::Continue)
     }
 }
 
-impl mtl::Observer for Bar {
-    fn on_step(&mut self, _: &mtl::train::Trainer, r: &mtl::StepRecord) -> Result<Control> {
+impl Observer<MtlTrainer> for Bar {
+    fn on_step(&mut self, _: &MtlTrainer, r: &MtlStep) -> Result<Control> {
         self.bar.set_length(r.total_steps as u64);
         self.bar.set_position(r.global_step as u64);
         self.bar.set_message(format!("epoch {} loss {:.4}", r.epoch + 1, r.loss));
         Ok(Control::Continue)
     }
-    fn on_epoch(&mut self, _: &mtl::train::Trainer, r: &mtl::train::EpochRecord) -> Result<Control> {
+    fn on_epoch(&mut self, _: &MtlTrainer, r: &MtlEpoch) -> Result<Control> {
         self.line(r);
         Ok(Control::Continue)
     }
@@ -113,10 +114,10 @@ impl PipelineObserver for RunProgress {
         self.line(format!("seed {seed}: {}", v.isolation_line()));
         self.line(format!("seed {seed}: {}", v.carried_line()));
     }
-    fn stage1(&mut self, seed: u64) -> Box<dyn stage1::Observer> {
+    fn stage1(&mut self, seed: u64) -> Box<dyn Observer<Stage1Trainer>> {
         Box::new(Bar::new(&format!("seed {seed} disentangle"), Some(&self.bars)))
     }
-    fn arm(&mut self, arm: &str, seed: u64) -> Box<dyn mtl::Observer> {
+    fn arm(&mut self, arm: &str, seed: u64) -> Box<dyn Observer<MtlTrainer>> {
         Box::new(Bar::new(&format!("seed {seed} {arm}"), Some(&self.bars)))
     }
 }

@@ -113,18 +113,27 @@ impl Hdbscan {
         self
     }
 
-    /// Fits on `x: [n, d]`.
+    /// Checks the parameters ([`Hdbscan::fit`] calls it).
     ///
     /// # Errors
-    /// [`Error::InvalidParam`] for `min_cluster_size < 2` or `min_samples = 0`;
-    /// [`Error::InvalidData`] for an empty matrix, fewer than 2 points or a non-finite value.
-    pub fn fit(&self, x: ArrayView2<f32>) -> Result<HdbscanModel> {
+    /// [`Error::InvalidParam`] for `min_cluster_size < 2` or `min_samples = 0`.
+    pub fn validate(&self) -> Result<()> {
         if self.min_cluster_size < 2 {
             return Err(Error::param("min_cluster_size", format!("must be >= 2, got {}", self.min_cluster_size)));
         }
         if self.min_samples == Some(0) {
             return Err(Error::param("min_samples", "must be >= 1, got 0"));
         }
+        Ok(())
+    }
+
+    /// Fits on `x: [n, d]`.
+    ///
+    /// # Errors
+    /// As [`Hdbscan::validate`]; [`Error::InvalidData`] for an empty matrix, fewer than 2
+    /// points or a non-finite value.
+    pub fn fit(&self, x: ArrayView2<f32>) -> Result<HdbscanModel> {
+        self.validate()?;
         let data = check_matrix(&x, "HDBSCAN data")?;
         let (n, d) = x.dim();
         if n < 2 {

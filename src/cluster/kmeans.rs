@@ -56,7 +56,8 @@ pub enum Init {
     Given(Array2<f32>),
 }
 
-/// k-means parameters (a builder); [`KMeans::fit`] validates them against the data.
+/// k-means parameters (a builder; [`KMeans::validate`] checks them, [`KMeans::fit`] also
+/// against the data).
 #[derive(Clone, Debug, PartialEq)]
 pub struct KMeans {
     n_clusters: usize,
@@ -127,13 +128,15 @@ impl KMeans {
         self.n_clusters
     }
 
-    fn validate(&self, n: usize, d: usize) -> Result<()> {
-        let k = self.n_clusters;
-        if k == 0 {
+    /// Checks the parameters that do not depend on the data ([`KMeans::fit`] also checks
+    /// `n_clusters` and given centres against the data).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParam`] for `n_clusters = 0`, `n_init = 0`, `max_iter = 0` or a negative or
+    /// non-finite `tol`.
+    pub fn validate(&self) -> Result<()> {
+        if self.n_clusters == 0 {
             return Err(Error::param("n_clusters", "must be >= 1, got 0"));
-        }
-        if k > n {
-            return Err(Error::param("n_clusters", format!("must be <= the number of points ({n}), got {k}")));
         }
         if self.n_init == 0 {
             return Err(Error::param("n_init", "must be >= 1, got 0"));
@@ -143,6 +146,15 @@ impl KMeans {
         }
         if !(self.tol.is_finite() && self.tol >= 0.0) {
             return Err(Error::param("tol", format!("must be finite and >= 0, got {}", self.tol)));
+        }
+        Ok(())
+    }
+
+    fn validate_for(&self, n: usize, d: usize) -> Result<()> {
+        self.validate()?;
+        let k = self.n_clusters;
+        if k > n {
+            return Err(Error::param("n_clusters", format!("must be <= the number of points ({n}), got {k}")));
         }
         if let Init::Given(c) = &self.init {
             if c.dim() != (k, d) {
@@ -167,7 +179,7 @@ impl KMeans {
     pub fn fit(&self, x: ArrayView2<f32>) -> Result<KMeansModel> {
         let (n, d) = x.dim();
         let data = check_matrix(&x, "k-means data")?;
-        self.validate(n, d)?;
+        self.validate_for(n, d)?;
         let k = self.n_clusters;
         let tol_abs = self.tol * mean_variance(&data, d);
         let seeds = SeedTree::new(self.seed);

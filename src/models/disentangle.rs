@@ -12,7 +12,7 @@ use super::simpleconv::{simple_conv_decoder, simple_conv_encoder, trunk_widths, 
 use crate::autodiff::ops::shape::stack;
 use crate::autodiff::{Element, Var};
 use crate::error::{Error, Result};
-use crate::nn::{Forward, Linear, Mode, Module, Param, Sequential};
+use crate::nn::{Forward, Linear, LinearConfig, Mode, Module, Param, Sequential};
 use crate::rng::Rng;
 
 /// Sizes of the model.
@@ -112,15 +112,15 @@ impl<T: Element> DisentangleModel<T> {
     pub fn new(config: ModelConfig, rng: &mut Rng) -> Result<Self> {
         config.validate()?;
         let d = config.latent_dim;
-        let encoder = simple_conv_encoder("encoder", config.channels, config.image_size, d, rng);
+        let encoder = simple_conv_encoder("encoder", config.channels, config.image_size, d, rng)?;
         let projectors = (0..config.n_subspaces)
             .map(|k| {
-                let a = Linear::new(&format!("projector{k}.fc1"), d, d, true, rng);
-                let b = Linear::new(&format!("projector{k}.fc2"), d, d, true, rng);
-                (a, b)
+                let a = Linear::new(&format!("projector{k}.fc1"), &LinearConfig::new(d, d), rng)?;
+                let b = Linear::new(&format!("projector{k}.fc2"), &LinearConfig::new(d, d), rng)?;
+                Ok((a, b))
             })
-            .collect();
-        let decoder = simple_conv_decoder("decoder", config.channels, config.image_size, d, rng);
+            .collect::<Result<Vec<_>>>()?;
+        let decoder = simple_conv_decoder("decoder", config.channels, config.image_size, d, rng)?;
         Ok(DisentangleModel { config, encoder, projectors, decoder })
     }
 

@@ -28,7 +28,7 @@
 
 use crate::autodiff::Element;
 use crate::error::{Error, Result};
-use crate::nn::{Conv2d, ConvTranspose2d, Flatten, Linear, Relu, Sequential, Unflatten};
+use crate::nn::{Conv2d, ConvConfig, ConvTranspose2d, Flatten, Linear, LinearConfig, Relu, Sequential, Unflatten};
 use crate::rng::Rng;
 
 /// The reference's conv widths at side 64; a smaller side drops the first ones.
@@ -55,84 +55,88 @@ pub fn trunk_widths(side: usize) -> Result<Vec<usize>> {
 /// A conv trunk `[n, c, s, s] → [n, w_L · (s / 2^L)²]`: convs (kernel 4, stride 2, padding
 /// 1, output widths `widths`) each followed by ReLU, then a flatten. Parameter names
 /// `"{prefix}.conv{1..L}.{weight,bias}"`. The stage-3 MTL trunk with any widths.
-pub fn conv_trunk<T: Element>(prefix: &str, channels: usize, widths: &[usize], rng: &mut Rng) -> Sequential<T> {
+///
+/// # Errors
+/// As [`ConvConfig::validate`] (a zero width).
+pub fn conv_trunk<T: Element>(prefix: &str, channels: usize, widths: &[usize], rng: &mut Rng) -> Result<Sequential<T>> {
     let mut s = Sequential::new();
     let mut cin = channels;
     for (i, &w) in widths.iter().enumerate() {
-        s = s.push(Conv2d::new(&format!("{prefix}.conv{}", i + 1), cin, w, 4, 2, 1, true, rng)).push(Relu);
+        s = s.push(Conv2d::new(&format!("{prefix}.conv{}", i + 1), &down(cin, w), rng)?).push(Relu);
         cin = w;
     }
-    s.push(Flatten)
+    Ok(s.push(Flatten))
+}
+
+/// The SimpleConv layer shape: kernel 4, stride 2, padding 1 (halves or doubles the side).
+fn down(c_in: usize, c_out: usize) -> ConvConfig {
+    ConvConfig { stride: 2, padding: 1, ..ConvConfig::new(c_in, c_out, 4) }
 }
 
 /// The SimpleConv trunk `[n, c, s, s] → [n, 1024]`: [`conv_trunk`] with [`trunk_widths`]`(s)`,
 /// shared by the encoder and the default stage-3 MTL trunk.
 ///
-/// # Panics
-/// If `side` is not one of [`IMAGE_SIDES`] (configs check it with [`trunk_widths`] first).
-pub fn simple_conv_trunk<T: Element>(prefix: &str, channels: usize, side: usize, rng: &mut Rng) -> Sequential<T> {
-    conv_trunk(prefix, channels, &trunk_widths(side).expect("image side checked by the config"), rng)
+/// # Errors
+/// [`crate::Error::InvalidParam`] if `side` is not one of [`IMAGE_SIDES`] or `channels` is 0.
+pub fn simple_conv_trunk<T: Element>(
+    prefix: &str,
+    channels: usize,
+    side: usize,
+    rng: &mut Rng,
+) -> Result<Sequential<T>> {
+    conv_trunk(prefix, channels, &trunk_widths(side)?, rng)
 }
 
 /// The SimpleConv encoder `[n, c, s, s] → [n, d]`; names `"{prefix}.conv{1..L}.*"`,
 /// `"{prefix}.fc1.*"`, `"{prefix}.fc2.*"`.
 ///
-/// # Panics
-/// As [`simple_conv_trunk`].
+/// # Errors
+/// As [`simple_conv_trunk`], and for `latent_dim = 0`.
 pub fn simple_conv_encoder<T: Element>(
     prefix: &str,
     channels: usize,
     side: usize,
     latent_dim: usize,
     rng: &mut Rng,
-) -> Sequential<T> {
-    simple_conv_trunk(prefix, channels, side, rng)
-        .push(Linear::new(&format!("{prefix}.fc1"), TRUNK_FEATURES, 256, true, rng))
+) -> Result<Sequential<T>> {
+    Ok(simple_conv_trunk(prefix, channels, side, rng)?
+        .push(Linear::new(&format!("{prefix}.fc1"), &LinearConfig::new(TRUNK_FEATURES, 256), rng)?)
         .push(Relu)
-        .push(Linear::new(&format!("{prefix}.fc2"), 256, latent_dim, true, rng))
+        .push(Linear::new(&format!("{prefix}.fc2"), &LinearConfig::new(256, latent_dim), rng)?))
 }
 
 /// The SimpleConv decoder `[n, d] → [n, c, s, s]`; names `"{prefix}.fc{1..3}.*"`,
 /// `"{prefix}.deconv{1..L}.*"`.
 ///
-/// # Panics
-/// As [`simple_conv_trunk`].
+/// # Errors
+/// As [`simple_conv_encoder`].
 pub fn simple_conv_decoder<T: Element>(
     prefix: &str,
     channels: usize,
     side: usize,
     latent_dim: usize,
     rng: &mut Rng,
-) -> Sequential<T> {
+) -> Result<Sequential<T>> {
     let mut s = Sequential::new()
-        .push(Linear::new(&format!("{prefix}.fc1"), latent_dim, 256, true, rng))
+        .push(Linear::new(&format!("{prefix}.fc1"), &LinearConfig::new(latent_dim, 256), rng)?)
         .push(Relu)
-        .push(Linear::new(&format!("{prefix}.fc2"), 256, 256, true, rng))
+        .push(Linear::new(&format!("{prefix}.fc2"), &LinearConfig::new(256, 256), rng)?)
         .push(Relu)
-        .push(Linear::new(&format!("{prefix}.fc3"), 256, TRUNK_FEATURES, true, rng))
+        .push(Linear::new(&format!("{prefix}.fc3"), &LinearConfig::new(256, TRUNK_FEATURES), rng)?)
         .push(Relu)
         .push(Unflatten { shape: vec![64, 4, 4] });
     // The trunk's widths reversed, then the image channels: 64 → 64 → 32 → 32 → c at side 64.
-    let mut widths = trunk_widths(side).expect("image side checked by the config");
+    let mut widths = trunk_widths(side)?;
     widths.reverse();
     widths.push(channels);
     let l = widths.len() - 1;
     for i in 0..l {
-        s = s.push(ConvTranspose2d::new(
-            &format!("{prefix}.deconv{}", i + 1),
-            widths[i],
-            widths[i + 1],
-            4,
-            2,
-            1,
-            true,
-            rng,
-        ));
+        s = s.push(ConvTranspose2d::new(&format!("{prefix}.deconv{}", i + 1), &down(widths[i], widths[i + 1]), rng)?);
         if i + 1 < l {
             s = s.push(Relu);
         }
     }
-    s
+    Ok(s)
 }
 
 #[cfg(test)]

@@ -15,9 +15,7 @@
 
 use super::data::{experiment_splits, load_aux_labels, principal_task, split_rule, SplitConfig};
 use super::json::{epoch_json, outcome_json};
-use super::train::{
-    train, Control, EpochRecord, Observer, Splits, StepRecord, Task, TrainConfig, TrainOutcome, Trainer,
-};
+use super::train::{train, Control, MtlEpoch, MtlStep, MtlTrainer, Observer, Splits, Task, TrainConfig, TrainOutcome};
 use super::weighting::WeightingSpec;
 use crate::data::spec::DatasetSpec;
 use crate::data::Dataset;
@@ -122,7 +120,7 @@ impl PreparedTrain {
     ///
     /// # Errors
     /// I/O errors creating the directory or writing either file; whatever training reports.
-    pub fn run(self, observer: &mut dyn Observer) -> Result<(TrainOutcome, PathBuf)> {
+    pub fn run(self, observer: &mut dyn Observer<MtlTrainer>) -> Result<(TrainOutcome, PathBuf)> {
         let t_start = Instant::now();
         let job = &self.job;
         std::fs::create_dir_all(&job.out).map_err(|e| Error::io(&job.out, e))?;
@@ -169,7 +167,7 @@ struct EpochLog<'a> {
     path: PathBuf,
     names: Vec<String>,
     lines: Vec<String>,
-    inner: &'a mut dyn Observer,
+    inner: &'a mut dyn Observer<MtlTrainer>,
 }
 
 impl EpochLog<'_> {
@@ -180,11 +178,11 @@ impl EpochLog<'_> {
     }
 }
 
-impl Observer for EpochLog<'_> {
-    fn on_step(&mut self, t: &Trainer, r: &StepRecord) -> Result<Control> {
+impl Observer<MtlTrainer> for EpochLog<'_> {
+    fn on_step(&mut self, t: &MtlTrainer, r: &MtlStep) -> Result<Control> {
         self.inner.on_step(t, r)
     }
-    fn on_epoch(&mut self, t: &Trainer, r: &EpochRecord) -> Result<Control> {
+    fn on_epoch(&mut self, t: &MtlTrainer, r: &MtlEpoch) -> Result<Control> {
         self.lines.push(epoch_json(&self.names, r).to_string());
         self.write(&self.path)?;
         self.inner.on_epoch(t, r)

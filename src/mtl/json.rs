@@ -5,7 +5,7 @@
 //! / `"timing"`, so two runs can be compared by dropping those.
 
 use super::eval::TaskMetrics;
-use super::train::{EpochRecord, TrainOutcome};
+use super::train::{MtlEpoch, TrainOutcome};
 use serde_json::{json, Value};
 
 /// `{"loss", "accuracy", "macro_f1"}` per task, keyed by task name, in task order.
@@ -20,7 +20,7 @@ pub fn metrics_json(names: &[String], m: &[TaskMetrics]) -> Value {
 }
 
 /// One epoch.
-pub fn epoch_json(names: &[String], r: &EpochRecord) -> Value {
+pub fn epoch_json(names: &[String], r: &MtlEpoch) -> Value {
     json!({
         "epoch": r.epoch,
         "total_loss": r.total_loss,

@@ -36,4 +36,7 @@ pub mod train;
 pub mod weighting;
 
 pub use model::{MtlModel, MtlModelConfig};
-pub use train::{train, Control, NoObserver, Observer, Splits, StepRecord, Task, TrainConfig, TrainOutcome};
+pub use train::{
+    train, Control, MtlEpoch, MtlStep, MtlTrainer, NoObserver, Observed, Observer, Splits, Task, TrainConfig,
+    TrainOutcome,
+};

@@ -22,7 +22,7 @@
 use crate::autodiff::Var;
 use crate::error::{Error, Result};
 use crate::models::conv_trunk;
-use crate::nn::{Dropout, Forward, Linear, Mode, Module, Param, Sequential};
+use crate::nn::{Dropout, Forward, Linear, LinearConfig, Mode, Module, Param, Sequential};
 use crate::rng::Rng;
 
 /// Shape of the network.
@@ -129,10 +129,10 @@ pub struct Head {
 }
 
 impl Head {
-    fn new(t: usize, features: usize, hidden: usize, classes: usize, p: f64, rng: &mut Rng) -> Self {
-        let fc1 = Linear::new(&format!("head{t}.fc1"), features, hidden, true, rng);
-        let fc2 = Linear::new(&format!("head{t}.fc2"), hidden, classes, true, rng);
-        Head { fc1, dropout: Dropout { p }, fc2 }
+    fn new(t: usize, features: usize, hidden: usize, classes: usize, p: f64, rng: &mut Rng) -> Result<Self> {
+        let fc1 = Linear::new(&format!("head{t}.fc1"), &LinearConfig::new(features, hidden), rng)?;
+        let fc2 = Linear::new(&format!("head{t}.fc2"), &LinearConfig::new(hidden, classes), rng)?;
+        Ok(Head { fc1, dropout: Dropout { p }, fc2 })
     }
 }
 
@@ -170,14 +170,14 @@ impl MtlModel {
     /// [`Error::InvalidParam`] if the config is invalid.
     pub fn new(config: MtlModelConfig, rng: &mut Rng) -> Result<Self> {
         config.validate()?;
-        let trunk = conv_trunk("trunk", config.channels, &config.widths, rng);
+        let trunk = conv_trunk("trunk", config.channels, &config.widths, rng)?;
         let f = config.feature_dim();
         let heads = config
             .task_classes
             .iter()
             .enumerate()
             .map(|(t, &c)| Head::new(t, f, config.hidden, c, config.dropout, rng))
-            .collect();
+            .collect::<Result<Vec<_>>>()?;
         Ok(MtlModel { config, trunk, heads })
     }
 

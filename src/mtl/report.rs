@@ -20,7 +20,7 @@
 //! Everything but the wall times is deterministic.
 
 use super::eval::TaskMetrics;
-use super::train::{train, Observer, Splits, Task, TrainConfig, TrainOutcome};
+use super::train::{train, MtlTrainer, Observer, Splits, Task, TrainConfig, TrainOutcome};
 use super::weighting::WeightingSpec;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -59,7 +59,7 @@ pub fn run_arm(
     weighting: &WeightingSpec,
     cfg: &TrainConfig,
     seed: u64,
-    observer: &mut dyn Observer,
+    observer: &mut dyn Observer<MtlTrainer>,
 ) -> Result<ArmRun> {
     let t0 = std::time::Instant::now();
     let mut tasks = vec![principal.clone()];
@@ -102,7 +102,7 @@ pub fn run_all_arms(
     tasks: &SeedTasks,
     weighting: &WeightingSpec,
     cfg: &TrainConfig,
-    observer: &mut dyn FnMut(&str, u64) -> Box<dyn Observer>,
+    observer: &mut dyn FnMut(&str, u64) -> Box<dyn Observer<MtlTrainer>>,
 ) -> Result<Vec<ArmRun>> {
     let seed = tasks.seed;
     let random =
@@ -341,7 +341,7 @@ impl Report {
     }
 
     /// Per arm, per epoch, the mean over seeds of `f(epoch record)`.
-    fn curve(&self, arm: &str, f: impl Fn(&super::train::EpochRecord) -> f64) -> Vec<f64> {
+    fn curve(&self, arm: &str, f: impl Fn(&super::train::MtlEpoch) -> f64) -> Vec<f64> {
         let runs: Vec<&ArmRun> = self.runs.iter().filter(|r| r.arm == arm).collect();
         let e = runs.iter().map(|r| r.outcome.epochs.len()).min().unwrap_or(0);
         (0..e).map(|k| runs.iter().map(|r| f(&r.outcome.epochs[k])).sum::<f64>() / runs.len() as f64).collect()

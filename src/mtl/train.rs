@@ -171,7 +171,7 @@ impl TrainConfig {
 
 /// Metrics of one epoch.
 #[derive(Clone, Debug, PartialEq)]
-pub struct EpochRecord {
+pub struct MtlEpoch {
     /// 0-based epoch.
     pub epoch: usize,
     /// Per task, on the training batches (dropout active).
@@ -190,7 +190,7 @@ pub struct EpochRecord {
     pub seconds: f64,
 }
 
-impl std::fmt::Display for EpochRecord {
+impl std::fmt::Display for MtlEpoch {
     /// `epoch E: train loss L acc A | test acc T macro-F1 F (S s)` for the principal task
     /// (1-based epoch).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -220,7 +220,7 @@ pub struct TrainOutcome {
     /// The weighting's name.
     pub weighting: String,
     /// Every epoch.
-    pub epochs: Vec<EpochRecord>,
+    pub epochs: Vec<MtlEpoch>,
     /// The reported epoch (see the module docs).
     pub selected_epoch: usize,
     /// `"last_epoch"` or `"best_val_principal_accuracy"`.
@@ -242,11 +242,11 @@ impl TrainOutcome {
     }
 }
 
-pub use crate::observe::Control;
+pub use crate::observe::{Control, NoObserver, Observed, Observer};
 
 /// One finished optimiser step.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct StepRecord {
+pub struct MtlStep {
     /// 0-based epoch of the step.
     pub epoch: usize,
     /// 0-based batch within the epoch.
@@ -261,34 +261,17 @@ pub struct StepRecord {
     pub loss: f64,
 }
 
-/// Progress callbacks of [`train`] (the shape of [`crate::observe`]). Both default to
-/// [`Control::Continue`]. [`Control::Stop`] from `on_step` ends training after that step (the
-/// partial epoch is evaluated and recorded like a full one); from `on_epoch`, after that
-/// epoch. The outcome then reports the epochs so far.
-pub trait Observer {
-    /// After every optimiser step.
-    ///
-    /// # Errors
-    /// Any error aborts training and is returned by [`train`].
-    fn on_step(&mut self, _trainer: &Trainer, _record: &StepRecord) -> Result<Control> {
-        Ok(Control::Continue)
-    }
-    /// After every epoch's evaluation.
-    ///
-    /// # Errors
-    /// Any error aborts training and is returned by [`train`].
-    fn on_epoch(&mut self, _trainer: &Trainer, _record: &EpochRecord) -> Result<Control> {
-        Ok(Control::Continue)
-    }
+/// [`train`] reports to an [`Observer<MtlTrainer>`](Observer). [`Control::Stop`] from
+/// `on_step` ends training after that step (the partial epoch is evaluated and recorded like a
+/// full one); from `on_epoch`, after that epoch. The outcome then reports the epochs so far.
+impl Observed for MtlTrainer {
+    type Step = MtlStep;
+    type Epoch = MtlEpoch;
 }
-
-/// An observer that ignores everything.
-pub struct NoObserver;
-impl Observer for NoObserver {}
 
 /// The model, its optimiser state and the weighting: one training step at a time.
 /// (Public so that the bench times exactly the trainer's step.)
-pub struct Trainer {
+pub struct MtlTrainer {
     /// The network.
     pub model: MtlModel,
     weighting: Box<dyn Weighting>,
@@ -309,7 +292,7 @@ pub struct StepOutput {
     pub predictions: Vec<Vec<usize>>,
 }
 
-impl Trainer {
+impl MtlTrainer {
     /// A model for `channels`-channel `input_size²` images and `task_classes`, with the
     /// weighting `spec`; all randomness from `seeds` (use `seeds = root.child("mtl")`).
     ///
@@ -341,7 +324,7 @@ impl Trainer {
             shared_names.push(p.name.clone());
             shared_shapes.push(p.value.shape().to_vec());
         });
-        Ok(Trainer {
+        Ok(MtlTrainer {
             model,
             weighting,
             opt: Adam::adamw(cfg.lr, cfg.weight_decay)?,
@@ -457,7 +440,7 @@ pub fn train(
     spec: &WeightingSpec,
     cfg: &TrainConfig,
     seeds: &SeedTree,
-    observer: &mut dyn Observer,
+    observer: &mut dyn Observer<MtlTrainer>,
 ) -> Result<TrainOutcome> {
     cfg.validate()?;
     if tasks.is_empty() {
@@ -481,7 +464,7 @@ pub fn train(
     }
     let node = seeds.child("mtl");
     let classes: Vec<usize> = tasks.iter().map(|t| t.classes).collect();
-    let mut trainer = Trainer::new(cfg, data.channels(), data.height(), classes.clone(), spec, &node)?;
+    let mut trainer = MtlTrainer::new(cfg, data.channels(), data.height(), classes.clone(), spec, &node)?;
     let labels: Vec<Vec<usize>> = tasks.iter().map(|t| t.labels.clone()).collect();
     let steps_per_epoch = splits.train.len().div_ceil(cfg.batch_size);
     let total_steps = steps_per_epoch * cfg.epochs;
@@ -517,7 +500,7 @@ pub fn train(
             total_sum += out.total;
             steps += 1;
             epoch_steps += 1;
-            let record = StepRecord {
+            let record = MtlStep {
                 epoch,
                 batch: s,
                 batches_per_epoch: steps_per_epoch,
@@ -545,7 +528,7 @@ pub fn train(
             _ => None,
         };
         let test = evaluate(&trainer.model, data, &splits.test, &labels, cfg.eval_batch_size)?;
-        let rec = EpochRecord {
+        let rec = MtlEpoch {
             epoch,
             train: train_metrics,
             val,

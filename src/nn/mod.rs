@@ -8,13 +8,13 @@
 //!
 //! ```
 //! use detaux::autodiff::Tape;
-//! use detaux::nn::{Linear, Mode, Module, Forward, Relu, Sequential};
+//! use detaux::nn::{Linear, LinearConfig, Mode, Module, Forward, Relu, Sequential};
 //! use detaux::rng::SeedTree;
 //! let mut rng = SeedTree::new(0).rng("init");
 //! let net = Sequential::<f32>::new()
-//!     .push(Linear::new("fc1", 4, 8, true, &mut rng))
+//!     .push(Linear::new("fc1", &LinearConfig::new(4, 8), &mut rng)?)
 //!     .push(Relu)
-//!     .push(Linear::new("fc2", 8, 2, true, &mut rng));
+//!     .push(Linear::new("fc2", &LinearConfig::new(8, 2), &mut rng)?);
 //! assert_eq!(net.num_params(), 4 * 8 + 8 + 8 * 2 + 2);
 //! let tape = Tape::new();
 //! let x = tape.constant(ndarray::Array2::<f32>::zeros((3, 4)).into_dyn());
@@ -28,9 +28,9 @@ pub mod init;
 pub mod layers;
 pub mod linear;
 
-pub use conv::{Conv2d, ConvTranspose2d};
+pub use conv::{Conv2d, ConvConfig, ConvTranspose2d};
 pub use layers::{Dropout, Flatten, Relu, Sequential, Unflatten};
-pub use linear::Linear;
+pub use linear::{Linear, LinearConfig};
 
 use crate::autodiff::{Element, Tensor, Var};
 use crate::error::Result;

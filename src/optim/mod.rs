@@ -9,11 +9,11 @@
 //!
 //! ```
 //! use detaux::autodiff::Tape;
-//! use detaux::nn::{Linear, Module, Forward, Mode};
+//! use detaux::nn::{Linear, LinearConfig, Module, Forward, Mode};
 //! use detaux::optim::{Adam, AdamConfig, Optimizer};
 //! use detaux::rng::SeedTree;
 //! let mut rng = SeedTree::new(0).rng("init");
-//! let mut layer = Linear::<f32>::new("fc", 3, 1, true, &mut rng);
+//! let mut layer = Linear::<f32>::new("fc", &LinearConfig::new(3, 1), &mut rng)?;
 //! let mut opt = Adam::new(AdamConfig { lr: 1e-2, ..AdamConfig::default() })?;
 //! let x = ndarray::Array2::<f32>::ones((4, 3)).into_dyn();
 //! let mut losses = vec![];

@@ -24,12 +24,10 @@
 use super::{run_seed, PipelineConfig, PipelineObserver, SeedOutcome, Stage1Store};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::mtl::train::{EpochRecord as MtlEpoch, Trainer as MtlTrainer};
-use crate::mtl::{Observer as MtlObserver, StepRecord as MtlStep};
-use crate::observe::Control;
+use crate::mtl::MtlTrainer;
+use crate::observe::{Control, Observed, Observer};
 use crate::pipeline::verdict::Verdict;
-use crate::stage1::train::{EpochRecord, StepRecord, TrainState, Trainer};
-use crate::stage1::{Observer as Stage1Observer, Stage1Config};
+use crate::stage1::{Stage1Config, Stage1Trainer, TrainState};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -107,14 +105,14 @@ impl PipelineObserver for SeedObserver<'_, '_> {
     fn on_stage(&mut self, seed: u64, stage: &str) {
         lock(&self.shared.observer).on_stage(seed, stage);
     }
-    fn stage1(&mut self, seed: u64) -> Box<dyn Stage1Observer> {
+    fn stage1(&mut self, seed: u64) -> Box<dyn Observer<Stage1Trainer>> {
         let inner = lock(&self.shared.observer).stage1(seed);
         Box::new(Cancellable { inner, seed, cancel: self.cancel.clone(), stopped: self.stopped.clone() })
     }
     fn on_verdict(&mut self, seed: u64, verdict: &Verdict) {
         lock(&self.shared.observer).on_verdict(seed, verdict);
     }
-    fn arm(&mut self, arm: &str, seed: u64) -> Box<dyn MtlObserver> {
+    fn arm(&mut self, arm: &str, seed: u64) -> Box<dyn Observer<MtlTrainer>> {
         let inner = lock(&self.shared.observer).arm(arm, seed);
         Box::new(Cancellable { inner, seed, cancel: self.cancel.clone(), stopped: self.stopped.clone() })
     }
@@ -129,7 +127,7 @@ impl Stage1Store for SeedStore<'_, '_> {
     fn load(&mut self, seed: u64, config: &Stage1Config, data: u64) -> Result<Option<TrainState>> {
         lock(&self.shared.store).load(seed, config, data)
     }
-    fn save(&mut self, seed: u64, trainer: &Trainer, data: u64) -> Result<()> {
+    fn save(&mut self, seed: u64, trainer: &Stage1Trainer, data: u64) -> Result<()> {
         lock(&self.shared.store).save(seed, trainer, data)
     }
 }
@@ -152,23 +150,12 @@ impl<O: ?Sized> Cancellable<O> {
     }
 }
 
-impl Stage1Observer for Cancellable<dyn Stage1Observer> {
-    fn on_step(&mut self, t: &Trainer, r: &StepRecord) -> Result<Control> {
+impl<T: Observed> Observer<T> for Cancellable<dyn Observer<T>> {
+    fn on_step(&mut self, t: &T, r: &T::Step) -> Result<Control> {
         self.check()?;
         self.inner.on_step(t, r)
     }
-    fn on_epoch(&mut self, t: &Trainer, r: &EpochRecord) -> Result<Control> {
-        self.check()?;
-        self.inner.on_epoch(t, r)
-    }
-}
-
-impl MtlObserver for Cancellable<dyn MtlObserver> {
-    fn on_step(&mut self, t: &MtlTrainer, r: &MtlStep) -> Result<Control> {
-        self.check()?;
-        self.inner.on_step(t, r)
-    }
-    fn on_epoch(&mut self, t: &MtlTrainer, r: &MtlEpoch) -> Result<Control> {
+    fn on_epoch(&mut self, t: &T, r: &T::Epoch) -> Result<Control> {
         self.check()?;
         self.inner.on_epoch(t, r)
     }

@@ -65,11 +65,12 @@ use crate::error::{Error, Result};
 use crate::mtl::data::{experiment_splits, labels_from_i64, labels_task, principal_task, SplitConfig};
 use crate::mtl::report::{pixel_kmeans_control, run_all_arms, run_arm, ArmRun, SeedTasks};
 use crate::mtl::weighting::WeightingSpec;
-use crate::mtl::{Observer as MtlObserver, Splits, TrainConfig};
+use crate::mtl::{MtlTrainer, Splits, TrainConfig};
+use crate::observe::{Control, NoObserver, Observer};
 use crate::rng::SeedTree;
 use crate::stage1::{
-    encode_subspaces, export_latents, probe_fit_score, reconstruction_error, Observer as Stage1Observer, ProbeConfig,
-    ProbeTable, RunEnd, Stage1Config, Trainer,
+    encode_subspaces, export_latents, probe_fit_score, reconstruction_error, ProbeConfig, ProbeTable, RunEnd,
+    Stage1Config, Stage1Epoch, Stage1Step, Stage1Trainer,
 };
 use ndarray::{Array2, Array3, Axis};
 use std::time::Instant;
@@ -363,7 +364,7 @@ pub struct SeedOutcome {
     /// The training images (dataset indices) — the images stage 1 was trained on.
     pub train_indices: Vec<usize>,
     /// The trained stage-1 model (for pictures).
-    pub stage1: Trainer,
+    pub stage1: Stage1Trainer,
     /// The chosen subspace's codes of every image, `[n, d]`, and the aux labels (for pictures).
     pub codes: Array2<f32>,
     /// The auxiliary labels of every image, dataset order.
@@ -380,18 +381,18 @@ pub trait PipelineObserver {
         let _ = (seed, stage);
     }
     /// The observer of seed `seed`'s stage-1 training.
-    fn stage1(&mut self, seed: u64) -> Box<dyn Stage1Observer> {
+    fn stage1(&mut self, seed: u64) -> Box<dyn Observer<Stage1Trainer>> {
         let _ = seed;
-        Box::new(crate::stage1::NoObserver)
+        Box::new(NoObserver)
     }
     /// Seed `seed`'s stage-1 verdict, as soon as it is known (before stage 3).
     fn on_verdict(&mut self, seed: u64, verdict: &Verdict) {
         let _ = (seed, verdict);
     }
     /// The observer of one stage-3 run.
-    fn arm(&mut self, arm: &str, seed: u64) -> Box<dyn MtlObserver> {
+    fn arm(&mut self, arm: &str, seed: u64) -> Box<dyn Observer<MtlTrainer>> {
         let _ = (arm, seed);
-        Box::new(crate::mtl::train::NoObserver)
+        Box::new(NoObserver)
     }
 }
 
@@ -416,17 +417,17 @@ pub fn oracle_tasks(data: &Dataset, arms: &OracleArms) -> Result<Vec<(String, cr
 
 /// Passes stage-1 events on and saves the state into the store at every epoch end.
 struct StoringObserver<'a> {
-    inner: &'a mut dyn Stage1Observer,
+    inner: &'a mut dyn Observer<Stage1Trainer>,
     store: &'a mut dyn Stage1Store,
     seed: u64,
     data: u64,
 }
 
-impl Stage1Observer for StoringObserver<'_> {
-    fn on_step(&mut self, t: &Trainer, r: &crate::stage1::StepRecord) -> Result<crate::stage1::Control> {
+impl Observer<Stage1Trainer> for StoringObserver<'_> {
+    fn on_step(&mut self, t: &Stage1Trainer, r: &Stage1Step) -> Result<Control> {
         self.inner.on_step(t, r)
     }
-    fn on_epoch(&mut self, t: &Trainer, r: &crate::stage1::EpochRecord) -> Result<crate::stage1::Control> {
+    fn on_epoch(&mut self, t: &Stage1Trainer, r: &Stage1Epoch) -> Result<Control> {
         self.store.save(self.seed, t, self.data)?;
         self.inner.on_epoch(t, r)
     }
@@ -472,8 +473,8 @@ pub fn run_seed(
     s1.principal = Some(data.principal_spec().name.clone());
     let fingerprint = store::data_fingerprint(&train_data);
     let mut trainer = match store.load(seed, &s1, fingerprint)? {
-        Some(state) => Trainer::restore(s1, &train_data, state)?,
-        None => Trainer::new(s1, &train_data)?,
+        Some(state) => Stage1Trainer::restore(s1, &train_data, state)?,
+        None => Stage1Trainer::new(s1, &train_data)?,
     };
     let mut s1_observer = observer.stage1(seed);
     let mut storing = StoringObserver { inner: s1_observer.as_mut(), store, seed, data: fingerprint };

@@ -82,7 +82,7 @@ impl Preset {
     ///
     /// Stage 1 uses the recipe that isolates object hue in the long standalone runs:
     /// `minimal` pairs (the principal changes with `p = 0.5`, otherwise exactly one other
-    /// factor changes) and `λ_cons = 1`, 10 epochs × 64 000 pairs = 20 000 steps, at a 16 × 16
+    /// factor changes) and `λ_cons = 1`, 10 epochs × 96 000 pairs = 30 000 steps, at a 16 × 16
     /// input (`image_size = 16`; the stage-3 trunk is the same conv stack, `[64, 64]`): hue is
     /// a colour and survives the downscaling, and the step costs a seventh of the 64 × 64
     /// multiply-adds, which is what fits the budget into an hour on two cores.
@@ -92,7 +92,7 @@ impl Preset {
     pub fn shapes3d() -> Preset {
         let stage1 = Stage1Config {
             epochs: 10,
-            pairs_per_epoch: Some(64_000),
+            pairs_per_epoch: Some(96_000),
             pair_mode: PairMode::Minimal { p: 0.5 },
             losses: LossConfig { lambda_consistency: 1.0, ..LossConfig::default() },
             image_size: 16,

@@ -23,7 +23,7 @@
 
 use crate::data::Dataset;
 use crate::error::Result;
-use crate::stage1::{Stage1Config, TrainState, Trainer};
+use crate::stage1::{Stage1Config, Stage1Trainer, TrainState};
 
 /// Keeps seeds' stage-1 states (see the module docs).
 pub trait Stage1Store {
@@ -38,7 +38,7 @@ pub trait Stage1Store {
     ///
     /// # Errors
     /// The state cannot be written.
-    fn save(&mut self, seed: u64, trainer: &Trainer, data: u64) -> Result<()>;
+    fn save(&mut self, seed: u64, trainer: &Stage1Trainer, data: u64) -> Result<()>;
 }
 
 /// A [`Stage1Store`] that keeps nothing: every run trains stage 1 from scratch.
@@ -48,7 +48,7 @@ impl Stage1Store for NoStore {
     fn load(&mut self, _: u64, _: &Stage1Config, _: u64) -> Result<Option<TrainState>> {
         Ok(None)
     }
-    fn save(&mut self, _: u64, _: &Trainer, _: u64) -> Result<()> {
+    fn save(&mut self, _: u64, _: &Stage1Trainer, _: u64) -> Result<()> {
         Ok(())
     }
 }
@@ -169,7 +169,7 @@ mod dir {
             Ok(Some(ck.state))
         }
 
-        fn save(&mut self, seed: u64, trainer: &Trainer, data: u64) -> Result<()> {
+        fn save(&mut self, seed: u64, trainer: &Stage1Trainer, data: u64) -> Result<()> {
             let Some(dir) = &self.write else { return Ok(()) };
             let path = stage1_path(dir, seed);
             if let Some(parent) = path.parent() {

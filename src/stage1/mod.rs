@@ -2,7 +2,7 @@
 //!
 //! - [`schedule`]: the β ramps and the 25% reconstruction-only warm-up;
 //! - [`step`]: one training step — every loss term of `training_step`, weighted;
-//! - [`train`]: the training loop ([`Trainer`], [`Stage1Config`], [`Observer`]), held-out split,
+//! - [`train`]: the training loop ([`Stage1Trainer`], [`Stage1Config`], [`Observer`]), held-out split,
 //!   validation loss, resumable [`TrainState`], latent encoding and export;
 //! - [`checkpoint`] (feature `io`): safetensors-compatible checkpoints, atomic, checked on load;
 //! - [`run_dir`] (feature `io`): the run directory (checkpoint, log, latents, probe) a
@@ -14,10 +14,10 @@
 //! ```no_run
 //! use detaux::data::spec::DatasetSpec;
 //! use detaux::rng::SeedTree;
-//! use detaux::stage1::{export_latents, probe, NoObserver, ProbeConfig, Stage1Config, Trainer};
+//! use detaux::stage1::{export_latents, probe, NoObserver, ProbeConfig, Stage1Config, Stage1Trainer};
 //! let data = "shapes3d-synth:2000".parse::<DatasetSpec>()?.load(&SeedTree::new(1234))?.to_model_input(64, 3)?;
 //! let config = Stage1Config { epochs: 4, pairs_per_epoch: Some(640), principal: Some("object_hue".into()), ..Stage1Config::default() };
-//! let mut trainer = Trainer::new(config, &data)?;
+//! let mut trainer = Stage1Trainer::new(config, &data)?;
 //! trainer.run(&data, &mut NoObserver)?;           // or an Observer for progress / checkpoints
 //! let latents = export_latents(trainer.model(), &data)?;   // [n, K, d], dataset order
 //! let held_out = &trainer.split().test;
@@ -28,7 +28,7 @@
 //! println!("{}", table.to_text());
 //! # Ok::<(), detaux::Error>(())
 //! ```
-//! Resume: `Trainer::restore(config, &data, checkpoint.state)` with a
+//! Resume: `Stage1Trainer::restore(config, &data, checkpoint.state)` with a
 //! [`checkpoint::load_checkpoint`] result; the run continues bitwise identically.
 
 #[cfg(feature = "io")]
@@ -45,6 +45,6 @@ pub use probe::{probe, probe_fit_score, ProbeConfig, ProbeTable};
 pub use schedule::Betas;
 pub use step::{training_step, LossConfig, LossTerms, StepResult};
 pub use train::{
-    decode_subspaces, encode_subspaces, export_latents, held_out_split, reconstruction_error, Control, EpochRecord,
-    NoObserver, Observer, OracleMode, RunEnd, Stage1Config, StepRecord, TrainState, Trainer,
+    decode_subspaces, encode_subspaces, export_latents, held_out_split, reconstruction_error, Control, NoObserver,
+    Observed, Observer, OracleMode, RunEnd, Stage1Config, Stage1Epoch, Stage1Step, Stage1Trainer, TrainState,
 };

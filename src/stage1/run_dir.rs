@@ -30,8 +30,8 @@
 use super::checkpoint::{config_to_json, load_checkpoint, save_checkpoint};
 use super::pictures::held_out_pictures;
 use super::{
-    encode_subspaces, export_latents, probe, Control, EpochRecord, Observer, ProbeConfig, ProbeTable, RunEnd,
-    Stage1Config, StepRecord, TrainState, Trainer,
+    encode_subspaces, export_latents, probe, Control, Observer, ProbeConfig, ProbeTable, RunEnd, Stage1Config,
+    Stage1Epoch, Stage1Step, Stage1Trainer, TrainState,
 };
 use crate::data::spec::DatasetSpec;
 use crate::data::Dataset;
@@ -105,7 +105,7 @@ pub struct Stage1Run {
     spec: String,
     data: Dataset,
     fingerprint: String,
-    trainer: Trainer,
+    trainer: Stage1Trainer,
     resume_step: Option<u64>,
     options: RunDirOptions,
 }
@@ -203,9 +203,9 @@ impl Stage1Run {
                         ),
                     ));
                 }
-                Trainer::restore(config, &data, state)?
+                Stage1Trainer::restore(config, &data, state)?
             }
-            None => Trainer::new(config, &data)?,
+            None => Stage1Trainer::new(config, &data)?,
         };
         // The probe fits on part of the held-out images: refuse too many neighbours now, not
         // after training.
@@ -223,7 +223,7 @@ impl Stage1Run {
     }
 
     /// The trainer.
-    pub fn trainer(&self) -> &Trainer {
+    pub fn trainer(&self) -> &Stage1Trainer {
         &self.trainer
     }
 
@@ -279,7 +279,7 @@ impl Stage1Run {
     ///
     /// # Errors
     /// I/O errors; whatever training or `observer` reports.
-    pub fn train(&mut self, observer: &mut dyn Observer) -> Result<RunEnd> {
+    pub fn train(&mut self, observer: &mut dyn Observer<Stage1Trainer>) -> Result<RunEnd> {
         let dir = self.dir.clone();
         // Created only once data and model are good: a refused run leaves no empty directory.
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
@@ -363,7 +363,7 @@ struct Recorder<'a> {
     fingerprint: &'a str,
     options: RunDirOptions,
     data: &'a Dataset,
-    inner: &'a mut dyn Observer,
+    inner: &'a mut dyn Observer<Stage1Trainer>,
 }
 
 fn terms_json(t: &super::LossTerms) -> Value {
@@ -382,13 +382,13 @@ impl Recorder<'_> {
         let path = self.dir.join(LOG);
         writeln!(self.log, "{v}").and_then(|_| self.log.flush()).map_err(|e| Error::io(path, e))
     }
-    fn checkpoint(&self, t: &Trainer) -> Result<()> {
+    fn checkpoint(&self, t: &Stage1Trainer) -> Result<()> {
         save_checkpoint(&self.dir.join(CHECKPOINT), &t.state(), t.config(), self.spec, self.fingerprint)
     }
 }
 
-impl Observer for Recorder<'_> {
-    fn on_step(&mut self, t: &Trainer, r: &StepRecord) -> Result<Control> {
+impl Observer<Stage1Trainer> for Recorder<'_> {
+    fn on_step(&mut self, t: &Stage1Trainer, r: &Stage1Step) -> Result<Control> {
         let mut v = json!({
             "event": "step",
             "global_step": r.global_step,
@@ -412,7 +412,7 @@ impl Observer for Recorder<'_> {
         Ok(if stop { Control::Stop } else { Control::Continue })
     }
 
-    fn on_epoch(&mut self, t: &Trainer, r: &EpochRecord) -> Result<Control> {
+    fn on_epoch(&mut self, t: &Stage1Trainer, r: &Stage1Epoch) -> Result<Control> {
         self.line(json!({
             "event": "epoch",
             "global_step": t.global_step(),
@@ -433,7 +433,7 @@ impl Observer for Recorder<'_> {
 ///
 /// # Errors
 /// I/O errors writing the PNGs.
-pub fn write_pictures(t: &Trainer, data: &Dataset, dir: &Path, suffix: &str) -> Result<()> {
+pub fn write_pictures(t: &Stage1Trainer, data: &Dataset, dir: &Path, suffix: &str) -> Result<()> {
     let (sheet, traversal) = held_out_pictures(t.model(), t.config().losses.reconstruction, data, &t.split().test)?;
     sheet.save_png(&dir.join(format!("reconstructions{suffix}.png")))?;
     traversal.save_png(&dir.join(format!("traversal{suffix}.png")))
@@ -443,7 +443,7 @@ pub fn write_pictures(t: &Trainer, data: &Dataset, dir: &Path, suffix: &str) -> 
 ///
 /// # Errors
 /// As [`probe()`].
-pub fn probe_held_out(t: &Trainer, data: &Dataset, neighbours: usize) -> Result<ProbeTable> {
+pub fn probe_held_out(t: &Stage1Trainer, data: &Dataset, neighbours: usize) -> Result<ProbeTable> {
     let held = &t.split().test;
     let codes = encode_subspaces(t.model(), data, held)?;
     let factors = data.factors().select(ndarray::Axis(0), held);

@@ -1,7 +1,7 @@
 //! The stage-1 training loop: epochs of pairs, the β schedule, Adam, validation, resumable state.
 //!
-//! A [`Trainer`] owns the model, the optimizer, the pair sampler and three counters
-//! (`epoch`, `batch` within the epoch, `global_step`). [`Trainer::run`] trains until
+//! A [`Stage1Trainer`] owns the model, the optimizer, the pair sampler and three counters
+//! (`epoch`, `batch` within the epoch, `global_step`). [`Stage1Trainer::run`] trains until
 //! `epochs` are done or an [`Observer`] asks it to stop. Per step, for epoch `e` and batch `i`:
 //!
 //! 1. the pair batch `i` of epoch `e` ([`PairSampler::epoch_batches`], deterministic in
@@ -15,7 +15,7 @@
 //!
 //! After the last batch of an epoch, the validation reconstruction loss (MSE or BCE, clean
 //! images, no noise) is computed on the first `val_images` images of the held-out split and
-//! reported with [`EpochRecord`].
+//! reported with [`Stage1Epoch`].
 //!
 //! **Split.** A stratified seeded split on the principal factor ([`stratified_split`],
 //! node `split`) holds out `val_fraction` of the images; pairs are drawn only from the rest.
@@ -177,11 +177,11 @@ impl Stage1Config {
     }
 }
 
-pub use crate::observe::Control;
+pub use crate::observe::{Control, NoObserver, Observed, Observer};
 
 /// One finished training step.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct StepRecord {
+pub struct Stage1Step {
     /// 0-based epoch of the step.
     pub epoch: usize,
     /// 0-based batch within the epoch.
@@ -202,7 +202,7 @@ pub struct StepRecord {
 
 /// One finished epoch.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct EpochRecord {
+pub struct Stage1Epoch {
     /// 0-based epoch.
     pub epoch: usize,
     /// Validation reconstruction loss (clean held-out images).
@@ -213,7 +213,7 @@ pub struct EpochRecord {
     pub steps: usize,
 }
 
-impl std::fmt::Display for EpochRecord {
+impl std::fmt::Display for Stage1Epoch {
     /// `epoch E: validation reconstruction V, train total T (rec R)` (1-based epoch).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -227,33 +227,16 @@ impl std::fmt::Display for EpochRecord {
     }
 }
 
-/// Progress callbacks of [`Trainer::run`] (the shape of [`crate::observe`]). Both default to
-/// [`Control::Continue`]; [`Control::Stop`] returns from [`Trainer::run`] at once, resumable.
-///
-/// The trainer's counters are already advanced when a callback runs, so
-/// [`Trainer::state`] inside `on_step` is the state *after* that step (save it to checkpoint).
-pub trait Observer {
-    /// After every step.
-    ///
-    /// # Errors
-    /// Any error aborts the run and is returned by [`Trainer::run`].
-    fn on_step(&mut self, _trainer: &Trainer, _record: &StepRecord) -> Result<Control> {
-        Ok(Control::Continue)
-    }
-    /// After every epoch (and its validation).
-    ///
-    /// # Errors
-    /// Any error aborts the run and is returned by [`Trainer::run`].
-    fn on_epoch(&mut self, _trainer: &Trainer, _record: &EpochRecord) -> Result<Control> {
-        Ok(Control::Continue)
-    }
+/// [`Stage1Trainer::run`] reports to an [`Observer<Stage1Trainer>`](Observer): [`Control::Stop`]
+/// returns from it at once, resumable. The trainer's counters are already advanced when a
+/// callback runs, so [`Stage1Trainer::state`] inside `on_step` is the state *after* that step
+/// (save it to checkpoint).
+impl Observed for Stage1Trainer {
+    type Step = Stage1Step;
+    type Epoch = Stage1Epoch;
 }
 
-/// An observer that does nothing.
-pub struct NoObserver;
-impl Observer for NoObserver {}
-
-/// How [`Trainer::run`] ended.
+/// How [`Stage1Trainer::run`] ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RunEnd {
     /// Every epoch is done.
@@ -276,14 +259,14 @@ pub struct TrainState {
     pub params: Vec<(String, Tensor<f32>)>,
     /// Adam state by parameter name.
     pub adam: BTreeMap<String, AdamState<f32>>,
-    /// Sum of each loss term over the current epoch's steps done so far (for [`EpochRecord`]).
+    /// Sum of each loss term over the current epoch's steps done so far (for [`Stage1Epoch`]).
     pub epoch_sum: LossTerms,
     /// Steps of the current epoch done so far.
     pub epoch_steps: usize,
 }
 
 /// The stage-1 trainer; see the module docs.
-pub struct Trainer {
+pub struct Stage1Trainer {
     config: Stage1Config,
     model: DisentangleModel<f32>,
     optimizer: Adam<f32>,
@@ -297,14 +280,14 @@ pub struct Trainer {
     epoch_steps: usize,
 }
 
-impl Trainer {
+impl Stage1Trainer {
     /// A fresh run on `dataset`, whose images must already be `image_size × image_size`
     /// ([`Dataset::to_model_input`]).
     ///
     /// # Errors
     /// [`Error::InvalidParam`] for an invalid config, an unknown principal factor, images not
     /// `image_size × image_size`, or a training pool too small for one batch.
-    pub fn new(config: Stage1Config, dataset: &Dataset) -> Result<Trainer> {
+    pub fn new(config: Stage1Config, dataset: &Dataset) -> Result<Stage1Trainer> {
         config.validate()?;
         let side = config.image_size;
         if dataset.height() != side || dataset.width() != side {
@@ -351,7 +334,7 @@ impl Trainer {
         };
         let model = DisentangleModel::new(model_config, &mut seeds.rng(streams::INIT))?;
         let optimizer = Adam::new(config.adam)?;
-        Ok(Trainer {
+        Ok(Stage1Trainer {
             config,
             model,
             optimizer,
@@ -369,10 +352,10 @@ impl Trainer {
     /// A run continued from `state` (same config and dataset as the run that saved it).
     ///
     /// # Errors
-    /// As [`Trainer::new`]; [`Error::InvalidData`] if the state's parameters or Adam moments
+    /// As [`Stage1Trainer::new`]; [`Error::InvalidData`] if the state's parameters or Adam moments
     /// do not match the model (names, shapes) or its counters are out of range.
-    pub fn restore(config: Stage1Config, dataset: &Dataset, state: TrainState) -> Result<Trainer> {
-        let mut t = Trainer::new(config, dataset)?;
+    pub fn restore(config: Stage1Config, dataset: &Dataset, state: TrainState) -> Result<Stage1Trainer> {
+        let mut t = Stage1Trainer::new(config, dataset)?;
         let bpe = t.sampler.batches_per_epoch();
         let valid_counters = (state.epoch < t.config.epochs && state.batch < bpe)
             || (state.epoch == t.config.epochs && state.batch == 0);
@@ -475,7 +458,7 @@ impl Trainer {
     /// # Errors
     /// Errors of the observer; [`Error::InvalidData`] if a loss becomes non-finite (naming the
     /// step); [`Error::InvalidParam`] if `dataset` is not the one the trainer was built on.
-    pub fn run(&mut self, dataset: &Dataset, observer: &mut dyn Observer) -> Result<RunEnd> {
+    pub fn run(&mut self, dataset: &Dataset, observer: &mut dyn Observer<Stage1Trainer>) -> Result<RunEnd> {
         if dataset.len() != self.sampler.dataset_len() {
             return Err(Error::param(
                 "dataset",
@@ -506,7 +489,7 @@ impl Trainer {
                     self.batch = 0;
                     self.epoch += 1;
                 }
-                let record = StepRecord {
+                let record = Stage1Step {
                     epoch,
                     batch: i,
                     batches_per_epoch: bpe,
@@ -523,7 +506,7 @@ impl Trainer {
                 if let Some((sum, steps)) = finished_epoch {
                     let val = self.validation_loss(dataset)?;
                     let record =
-                        EpochRecord { epoch, val_reconstruction: val, mean_terms: scale_terms(&sum, steps), steps };
+                        Stage1Epoch { epoch, val_reconstruction: val, mean_terms: scale_terms(&sum, steps), steps };
                     stop |= observer.on_epoch(self, &record)? == Control::Stop;
                 }
                 if stop {
