@@ -254,11 +254,13 @@ fn criterion_benches(c: &mut Criterion, pools: &[(usize, ThreadPool)]) {
     adam_benches(c, pools);
 }
 
-/// The fused Adam update over the stage-1 model's 734 157 parameters (side 16), at step
-/// 20 000: `trained` has moments of training's magnitude; `dead-units` has two thirds of the
-/// elements with a zero gradient and a first moment in the subnormal range, the state of the
-/// two 1 024-wide linear layers late in the `shapes3d` preset's stage 1 (`kernels/src/adam.rs`
-/// flushes such moments to zero; each iteration starts from the subnormal state again).
+/// The fused Adam update over the stage-1 model's 734 157 parameters (side 16) with stage 1's
+/// settings (lr 5e-4, L2 weight decay 1e-6, step 20 000): `trained` has moments and gradients of
+/// training's magnitude; `dead-units` has two thirds of the elements in the state of a ReLU unit
+/// that stopped firing (zero gradient, weight decayed to 1e-32, first moment 1e-40), as more than
+/// half of the two 1 024-wide linear layers were late in the `shapes3d` preset's stage 1.
+/// `dead-units-unflushed` runs the plain update (no flush to zero, one thread) on that state: the
+/// cost of the subnormal numbers themselves. Each iteration starts from the same state.
 fn adam_benches(c: &mut Criterion, pools: &[(usize, ThreadPool)]) {
     use detaux::kernels::adam::{adam_update, AdamStep, WeightDecayMode};
     let n = 734_157;
@@ -267,7 +269,7 @@ fn adam_benches(c: &mut Criterion, pools: &[(usize, ThreadPool)]) {
         beta1: 0.9,
         beta2: 0.999,
         eps: 1e-8,
-        weight_decay: 0.0,
+        weight_decay: 1e-6,
         mode: WeightDecayMode::L2,
         step: 20_000,
     };
@@ -275,18 +277,26 @@ fn adam_benches(c: &mut Criterion, pools: &[(usize, ThreadPool)]) {
     let mut grp = c.benchmark_group("adam");
     grp.sample_size(20).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
     grp.throughput(Throughput::Elements(n as u64));
-    for case in ["trained", "dead-units"] {
-        let dead = |i: usize| case == "dead-units" && !i.is_multiple_of(3);
+    for case in ["trained", "dead-units", "dead-units-unflushed"] {
+        let dead = |i: usize| case != "trained" && !i.is_multiple_of(3);
         let g: Vec<f32> = (0..n).map(|i| if dead(i) { 0.0 } else { noise[i] * 1e-4 }).collect();
         let m0: Vec<f32> = (0..n).map(|i| if dead(i) { 1e-40 } else { noise[i] * 1e-5 }).collect();
-        let mut p = vec![0.01f32; n];
-        let mut v = vec![1e-10f32; n];
+        let p0: Vec<f32> = (0..n).map(|i| if dead(i) { 1e-32 } else { 0.01 + noise[i] * 1e-3 }).collect();
+        let v0 = vec![1e-10f32; n];
+        let state = || (p0.clone(), m0.clone(), v0.clone());
+        let pools = if case == "dead-units-unflushed" { &pools[..1] } else { pools };
         for (t, pool) in pools {
             grp.bench_function(BenchmarkId::new(case, format!("{t}t")), |b| {
                 pool.install(|| {
                     b.iter_batched_ref(
-                        || m0.clone(),
-                        |m| adam_update(&mut p, &g, m, &mut v, &s, Par::Rayon),
+                        state,
+                        |(p, m, v)| {
+                            if case == "dead-units-unflushed" {
+                                adam_unflushed(p, &g, m, v, &s);
+                            } else {
+                                adam_update(p, &g, m, v, &s, Par::Rayon);
+                            }
+                        },
                         criterion::BatchSize::LargeInput,
                     )
                 })
@@ -294,6 +304,26 @@ fn adam_benches(c: &mut Criterion, pools: &[(usize, ThreadPool)]) {
         }
     }
     grp.finish();
+}
+
+/// The Adam update without the flush (`kernels/src/adam.rs` before it: the same formula, on
+/// one thread), for the `adam` group's comparison.
+fn adam_unflushed(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], s: &detaux::kernels::adam::AdamStep) {
+    let bc1 = 1.0 - s.beta1.powi(s.step as i32);
+    let bc2 = 1.0 - s.beta2.powi(s.step as i32);
+    let (b1, b2, l2) = (s.beta1 as f32, s.beta2 as f32, s.weight_decay as f32);
+    let (omb1, omb2) = ((1.0 - s.beta1) as f32, (1.0 - s.beta2) as f32);
+    let (step_size, sqrt_bc2, eps) = ((s.lr / bc1) as f32, bc2.sqrt() as f32, s.eps as f32);
+    let n = p.len();
+    let (g, m, v) = (&g[..n], &mut m[..n], &mut v[..n]);
+    for i in 0..n {
+        let gi = g[i] + l2 * p[i];
+        let mi = b1 * m[i] + omb1 * gi;
+        let vi = b2 * v[i] + omb2 * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] -= step_size * mi / (vi.sqrt() / sqrt_bc2 + eps);
+    }
 }
 
 /// On-CPU time of the calling thread in ns (Linux `/proc/thread-self/schedstat`), if known.

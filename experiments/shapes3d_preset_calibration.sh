@@ -6,9 +6,10 @@
 PROBE=(--preset shapes3d --seeds 1 --epochs 1 --oracle-aux none)
 run_experiment s3d-cal-shape-16 "${PROBE[@]}" --principal shape --train-fraction 0.5 --lambda-distance 30 --pairs-per-epoch 25600
 run_experiment s3d-cal-shape-32 "${PROBE[@]}" --principal shape --train-fraction 0.5 --lambda-distance 30 --pairs-per-epoch 25600 --image-size 32
-run_experiment s3d-cal-hue-half "${PROBE[@]}" --train-fraction 0.5
-run_experiment s3d-cal-hue-full "${PROBE[@]}"
-for name in s3d-cal-shape-16 s3d-cal-shape-32 s3d-cal-hue-half s3d-cal-hue-full; do
+run_experiment s3d-cal-hue-half "${PROBE[@]}" --train-fraction 0.5 --pairs-per-epoch 64000
+run_experiment s3d-cal-hue-full "${PROBE[@]}" --pairs-per-epoch 64000
+run_experiment s3d-cal-hue-full-1235 "${PROBE[@]}" --pairs-per-epoch 64000 --seed 1235
+for name in s3d-cal-shape-16 s3d-cal-shape-32 s3d-cal-hue-half s3d-cal-hue-full s3d-cal-hue-full-1235; do
     echo "### $name: probe"
-    sed -n '/^### Seed 1234/,/^## Discovered/p' "$OUT_ROOT/$name/report.md" | sed '$d'
+    sed -n '/^### Seed /,/^## Discovered/p' "$OUT_ROOT/$name/report.md" | sed '$d'
 done
