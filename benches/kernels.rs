@@ -262,7 +262,7 @@ fn criterion_benches(c: &mut Criterion, pools: &[(usize, ThreadPool)]) {
 /// `dead-units-unflushed` runs the plain update (no flush to zero, one thread) on that state: the
 /// cost of the subnormal numbers themselves. Each iteration starts from the same state.
 fn adam_benches(c: &mut Criterion, pools: &[(usize, ThreadPool)]) {
-    use detaux::kernels::adam::{adam_update, AdamStep, WeightDecayMode};
+    use detaux::kernels::adam::{adam_update, adam_update_unflushed, AdamStep, WeightDecayMode};
     let n = 734_157;
     let s = AdamStep {
         lr: 5e-4,
@@ -292,7 +292,7 @@ fn adam_benches(c: &mut Criterion, pools: &[(usize, ThreadPool)]) {
                         state,
                         |(p, m, v)| {
                             if case == "dead-units-unflushed" {
-                                adam_unflushed(p, &g, m, v, &s);
+                                adam_update_unflushed(p, &g, m, v, &s);
                             } else {
                                 adam_update(p, &g, m, v, &s, Par::Rayon);
                             }
@@ -304,26 +304,6 @@ fn adam_benches(c: &mut Criterion, pools: &[(usize, ThreadPool)]) {
         }
     }
     grp.finish();
-}
-
-/// The Adam update without the flush (`kernels/src/adam.rs` before it: the same formula, on
-/// one thread), for the `adam` group's comparison.
-fn adam_unflushed(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], s: &detaux::kernels::adam::AdamStep) {
-    let bc1 = 1.0 - s.beta1.powi(s.step as i32);
-    let bc2 = 1.0 - s.beta2.powi(s.step as i32);
-    let (b1, b2, l2) = (s.beta1 as f32, s.beta2 as f32, s.weight_decay as f32);
-    let (omb1, omb2) = ((1.0 - s.beta1) as f32, (1.0 - s.beta2) as f32);
-    let (step_size, sqrt_bc2, eps) = ((s.lr / bc1) as f32, bc2.sqrt() as f32, s.eps as f32);
-    let n = p.len();
-    let (g, m, v) = (&g[..n], &mut m[..n], &mut v[..n]);
-    for i in 0..n {
-        let gi = g[i] + l2 * p[i];
-        let mi = b1 * m[i] + omb1 * gi;
-        let vi = b2 * v[i] + omb2 * gi * gi;
-        m[i] = mi;
-        v[i] = vi;
-        p[i] -= step_size * mi / (vi.sqrt() / sqrt_bc2 + eps);
-    }
 }
 
 /// On-CPU time of the calling thread in ns (Linux `/proc/thread-self/schedstat`), if known.

@@ -5,7 +5,7 @@
 //! cargo run --release --example 07_experiment -- [OUT_DIR] [SEEDS]
 //! ```
 //!
-//! With the defaults (`runs/example-digits`, the preset's 3 seeds) it takes 15-20 minutes on
+//! With the defaults (`runs/example-digits`, the preset's 3 seeds) it takes about 4 minutes on
 //! two cores; `cargo run --release -- run --out runs/digits` then writes a `report.json` whose
 //! every key but `timing` is equal. With `DETAUX_EXAMPLE_SHORT=1` every stage runs a token
 //! budget (one seed, two stage-1 epochs of 128 pairs, two stage-3 epochs, k-means with k = 3):

@@ -3,12 +3,20 @@
 # A variant that shares another run's stage 1: run_variant NAME BASE [flags…] (adds
 # --stage1-from OUT_ROOT/BASE, so only stages 2 and 3 run again). Every run writes its report
 # into OUT_ROOT/NAME and continues an interrupted run of the same name (--resume).
+# Environment: DETAUX_EXPERIMENTS_OUT (default runs/experiments), DETAUX_THREADS (default 2),
+# DETAUX_BIN (a detaux binary to use instead of building target/release/detaux; keeps a long
+# experiment on one binary while the tree is rebuilt).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OUT_ROOT="${DETAUX_EXPERIMENTS_OUT:-$ROOT/runs/experiments}"
 THREADS="${DETAUX_THREADS:-2}"
 mkdir -p "$OUT_ROOT"
-(cd "$ROOT" && cargo build --release --quiet)
+if [ -n "${DETAUX_BIN:-}" ]; then
+    BIN="$DETAUX_BIN"
+else
+    (cd "$ROOT" && cargo build --release --quiet)
+    BIN="$ROOT/target/release/detaux"
+fi
 
 # run_detaux NAME FLAGS…: one `detaux run` into OUT_ROOT/NAME; prints its tables, or the error.
 run_detaux() {
@@ -19,7 +27,7 @@ run_detaux() {
     start=$(date +%s)
     echo "### $name"
     echo
-    if ! "$ROOT/target/release/detaux" run --out "$out" --threads "$THREADS" "$@" >"$out.stdout" 2>"$out.stderr"; then
+    if ! "$BIN" run --out "$out" --threads "$THREADS" "$@" >"$out.stdout" 2>"$out.stderr"; then
         echo "Command: \`detaux run $*\`: **failed**: $(grep '^error' "$out.stderr" | tail -n 1)"
         echo
         return 0

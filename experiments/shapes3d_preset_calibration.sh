@@ -9,7 +9,11 @@ run_experiment s3d-cal-shape-32 "${PROBE[@]}" --principal shape --train-fraction
 run_experiment s3d-cal-hue-half "${PROBE[@]}" --train-fraction 0.5 --pairs-per-epoch 64000
 run_experiment s3d-cal-hue-full "${PROBE[@]}" --pairs-per-epoch 64000
 run_experiment s3d-cal-hue-full-1235 "${PROBE[@]}" --pairs-per-epoch 64000 --seed 1235
-for name in s3d-cal-shape-16 s3d-cal-shape-32 s3d-cal-hue-half s3d-cal-hue-full s3d-cal-hue-full-1235; do
+# The preset's own budget (30 000 steps) with a stronger distance term, to push the object's
+# scale out of s0.
+run_experiment s3d-cal-hue-dist3 "${PROBE[@]}" --lambda-distance 3
+for name in s3d-cal-shape-16 s3d-cal-shape-32 s3d-cal-hue-half s3d-cal-hue-full s3d-cal-hue-full-1235 \
+    s3d-cal-hue-dist3; do
     echo "### $name: probe"
     sed -n '/^### Seed /,/^## Discovered/p' "$OUT_ROOT/$name/report.md" | sed '$d'
 done

@@ -83,8 +83,8 @@ fn inspect_reports_and_fails_cleanly() {
         (vec!["inspect", "--dataset", "imagenet"], "valid forms"),
         (vec!["inspect", "--dataset", "digits", "--principal", "colour"], "valid names: label"),
         (vec!["inspect", "--dataset", "mnist:/definitely/not/here"], "not found"),
-        (vec!["inspect", "--dataset", "digits", "--test-fraction", "1.5"], "test_fraction"),
-        (vec!["generate", "shapes3d", "--n", "0", "--out", "/tmp/x"], "invalid n"),
+        (vec!["inspect", "--dataset", "digits", "--test-fraction", "1.5"], "--test-fraction"),
+        (vec!["generate", "shapes3d", "--n", "0", "--out", "/tmp/x"], "for '--n <N>'"),
     ] {
         let (code, out, err) = detaux(&args);
         assert_eq!(code, 2, "{args:?}: {out}");

@@ -2,7 +2,9 @@
 //! built-in digits, batch conversion, and salt-and-pepper noise.
 
 use detaux::data::noise::SaltPepper;
-use detaux::data::resize::{gray_to_rgb, resize_bilinear, resize_bilinear_oracle, rgb_to_gray};
+use detaux::data::resize::{
+    gray_to_rgb, resize, resize_area, resize_area_oracle, resize_bilinear, resize_bilinear_oracle, rgb_to_gray,
+};
 use detaux::data::{digits, shapes3d, Dataset, FactorSpec, LabelKind};
 use detaux::par::ThreadPool;
 use detaux::rng::SeedTree;
@@ -47,6 +49,47 @@ fn bilinear_known_values_half_pixel_centres() {
 }
 
 #[test]
+fn area_matches_the_oracle_on_a_size_sweep() {
+    for (h, w, c, oh, ow) in [
+        (64, 64, 3, 16, 16),
+        (64, 64, 1, 32, 32),
+        (28, 28, 1, 16, 16),
+        (5, 7, 3, 2, 3),
+        (9, 4, 1, 1, 1),
+        (7, 7, 3, 7, 7),
+    ] {
+        let src = random_bytes(2 * h * w * c, (h * 100 + w) as u64);
+        let fast = resize_area(&src, 2, h, w, c, oh, ow);
+        assert_eq!(fast, resize_area_oracle(&src, 2, h, w, c, oh, ow), "{h}x{w}x{c} -> {oh}x{ow}");
+    }
+    assert!(resize_area(&[77u8; 64], 1, 8, 8, 1, 3, 3).iter().all(|&v| v == 77));
+}
+
+#[test]
+fn area_known_values() {
+    // 4x4 -> 2x2: the mean of each 2x2 block; (1+2+5+6)/4 = 3.5 rounds half away from zero to 4.
+    let src: Vec<u8> = (1..=16).collect();
+    assert_eq!(resize_area(&src, 1, 4, 4, 1, 2, 2), vec![4, 6, 12, 14]);
+    // 1x5 -> 1x2: windows [0, 3) and [2, 5) (floor(j·5/2) .. ceil((j+1)·5/2)) overlap at column 2.
+    assert_eq!(resize_area(&[0, 30, 60, 90, 120], 1, 1, 5, 1, 1, 2), vec![30, 90]);
+    // A one-pixel object in a 4x4 block keeps 1/16 of its value: its size survives as coverage,
+    // where point sampling (bilinear reads pixels 1 and 2 of the block) sees all or nothing.
+    let mut dot = vec![0u8; 16];
+    dot[0] = 160;
+    assert_eq!(resize_area(&dot, 1, 4, 4, 1, 1, 1), vec![10]);
+    assert_eq!(resize_bilinear(&dot, 1, 4, 4, 1, 1, 1), vec![0]);
+}
+
+#[test]
+fn resize_shrinks_by_area_and_enlarges_bilinearly() {
+    let src = random_bytes(3 * 64 * 64 * 3, 5);
+    assert_eq!(resize(&src, 3, 64, 64, 3, 16, 16), resize_area(&src, 3, 64, 64, 3, 16, 16));
+    let small = random_bytes(3 * 8 * 8, 6);
+    assert_eq!(resize(&small, 3, 8, 8, 1, 16, 16), resize_bilinear(&small, 3, 8, 8, 1, 16, 16));
+    assert_eq!(resize(&small, 3, 8, 8, 1, 8, 8), small);
+}
+
+#[test]
 fn channel_conversions() {
     assert_eq!(gray_to_rgb(&[1, 200]), vec![1, 1, 1, 200, 200, 200]);
     // ITU-R 601 luma with PIL rounding: (19595 R + 38470 G + 7471 B + 32768) >> 16.
@@ -59,6 +102,10 @@ fn channel_conversions() {
 fn resize_is_identical_at_1_2_4_threads() {
     let src = random_bytes(40 * 28 * 28, 9);
     let run = |t| ThreadPool::new(t).unwrap().install(|| resize_bilinear(&src, 40, 28, 28, 1, 64, 64));
+    let one = run(1);
+    assert_eq!(one, run(2));
+    assert_eq!(one, run(4));
+    let run = |t| ThreadPool::new(t).unwrap().install(|| resize_area(&src, 40, 28, 28, 1, 16, 16));
     let one = run(1);
     assert_eq!(one, run(2));
     assert_eq!(one, run(4));
@@ -102,7 +149,7 @@ fn model_input_rgb_to_gray_and_memory() {
     assert_eq!(same.images(), &rgb[..], "already 64x64x3: unchanged");
     let g = same.to_model_input(32, 1).unwrap();
     assert_eq!((g.height(), g.width(), g.channels()), (32, 32, 1));
-    assert_eq!(g.images(), &resize_bilinear(&rgb_to_gray(&rgb), 30, 64, 64, 1, 32, 32)[..]);
+    assert_eq!(g.images(), &resize_area(&rgb_to_gray(&rgb), 30, 64, 64, 1, 32, 32)[..], "shrunk by area");
     assert_eq!(g.principal_spec().name, "object_hue", "principal kept");
     assert!(g.clone().to_model_input(0, 1).is_err());
     assert!(g.to_model_input(64, 2).unwrap_err().to_string().contains("channels"));

@@ -107,14 +107,60 @@ pub fn adam_update<T: Float>(param: &mut [T], grad: &[T], m: &mut [T], v: &mut [
         floors: Floors::new(s, bc1, bc2),
     };
     if par.for_work(n, 4 * CHUNK) == Par::Seq {
-        update_chunk(param, grad, m, v, &c);
+        update_chunk_dispatch(param, grad, m, v, &c);
     } else {
         param
             .par_chunks_mut(CHUNK)
             .zip(grad.par_chunks(CHUNK))
             .zip(m.par_chunks_mut(CHUNK))
             .zip(v.par_chunks_mut(CHUNK))
-            .for_each(|(((p, g), m), v)| update_chunk(p, g, m, v, &c));
+            .for_each(|(((p, g), m), v)| update_chunk_dispatch(p, g, m, v, &c));
+    }
+}
+
+/// [`update_chunk`] compiled for the widest vectors the CPU has. The update is element-wise and
+/// Rust never contracts `a·b + c` into a fused multiply-add, so every width does the same IEEE
+/// operations on each element and gives the same bits (the tests compare against the oracle on
+/// whatever CPU runs them; the `portable` kernel set needs no separate path).
+fn update_chunk_dispatch<T: Float>(p: &mut [T], g: &[T], m: &mut [T], v: &mut [T], c: &Coeffs<T>) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if wide::avx512() {
+            // SAFETY: the CPU has AVX-512F (checked at run time).
+            return unsafe { wide::update_chunk_avx512(p, g, m, v, c) };
+        }
+        if wide::avx2() {
+            // SAFETY: the CPU has AVX2 (checked at run time).
+            return unsafe { wide::update_chunk_avx2(p, g, m, v, c) };
+        }
+    }
+    update_chunk(p, g, m, v, c)
+}
+
+#[cfg(target_arch = "x86_64")]
+mod wide {
+    use super::{update_chunk, Coeffs};
+    use crate::Float;
+    use std::sync::OnceLock;
+
+    pub(super) fn avx2() -> bool {
+        static AVAILABLE: OnceLock<bool> = OnceLock::new();
+        *AVAILABLE.get_or_init(|| is_x86_feature_detected!("avx2"))
+    }
+
+    pub(super) fn avx512() -> bool {
+        static AVAILABLE: OnceLock<bool> = OnceLock::new();
+        *AVAILABLE.get_or_init(|| is_x86_feature_detected!("avx512f"))
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn update_chunk_avx2<T: Float>(p: &mut [T], g: &[T], m: &mut [T], v: &mut [T], c: &Coeffs<T>) {
+        update_chunk(p, g, m, v, c)
+    }
+
+    #[target_feature(enable = "avx512f,avx2")]
+    pub(super) unsafe fn update_chunk_avx512<T: Float>(p: &mut [T], g: &[T], m: &mut [T], v: &mut [T], c: &Coeffs<T>) {
+        update_chunk(p, g, m, v, c)
     }
 }
 
@@ -234,30 +280,34 @@ pub fn adam_update_reference<T: Float>(param: &mut [T], grad: &[T], m: &mut [T],
     }
 }
 
+/// The plain Adam update of `f32` values, one thread, with no flush to zero: the formula
+/// [`adam_update`] computes, before the flush. It exists as the baseline of the `adam` bench
+/// group (what subnormal numbers cost) and as the bitwise reference of the unit tests on values
+/// away from the subnormal range. Not part of the supported API.
+#[doc(hidden)]
+pub fn adam_update_unflushed(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], s: &AdamStep) {
+    let bc1 = 1.0 - s.beta1.powi(s.step as i32);
+    let bc2 = 1.0 - s.beta2.powi(s.step as i32);
+    let l2 = if s.mode == WeightDecayMode::L2 { s.weight_decay as f32 } else { 0.0 };
+    let decay = if s.mode == WeightDecayMode::Decoupled { (1.0 - s.lr * s.weight_decay) as f32 } else { 1.0 };
+    let (b1, b2) = (s.beta1 as f32, s.beta2 as f32);
+    let (omb1, omb2) = ((1.0 - s.beta1) as f32, (1.0 - s.beta2) as f32);
+    let (step_size, sqrt_bc2, eps) = ((s.lr / bc1) as f32, bc2.sqrt() as f32, s.eps as f32);
+    for i in 0..p.len() {
+        let mut pi = p[i];
+        let gi = g[i] + l2 * pi;
+        pi *= decay;
+        let mi = b1 * m[i] + omb1 * gi;
+        let vi = b2 * v[i] + omb2 * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] = pi - step_size * mi / (vi.sqrt() / sqrt_bc2 + eps);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The update without any flush, exactly as the kernel computed it before the flush.
-    fn unflushed(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], s: &AdamStep) {
-        let bc1 = 1.0 - s.beta1.powi(s.step as i32);
-        let bc2 = 1.0 - s.beta2.powi(s.step as i32);
-        let l2 = if s.mode == WeightDecayMode::L2 { s.weight_decay as f32 } else { 0.0 };
-        let decay = if s.mode == WeightDecayMode::Decoupled { (1.0 - s.lr * s.weight_decay) as f32 } else { 1.0 };
-        let (b1, b2) = (s.beta1 as f32, s.beta2 as f32);
-        let (omb1, omb2) = ((1.0 - s.beta1) as f32, (1.0 - s.beta2) as f32);
-        let (step_size, sqrt_bc2, eps) = ((s.lr / bc1) as f32, bc2.sqrt() as f32, s.eps as f32);
-        for i in 0..p.len() {
-            let mut pi = p[i];
-            let gi = g[i] + l2 * pi;
-            pi *= decay;
-            let mi = b1 * m[i] + omb1 * gi;
-            let vi = b2 * v[i] + omb2 * gi * gi;
-            m[i] = mi;
-            v[i] = vi;
-            p[i] = pi - step_size * mi / (vi.sqrt() / sqrt_bc2 + eps);
-        }
-    }
 
     /// Log-uniform magnitudes in `[10^lo, 1]` with random signs (a fixed xorshift stream).
     fn log_uniform(n: usize, lo: f64, seed: u64, signed: bool) -> Vec<f32> {
@@ -289,7 +339,7 @@ mod tests {
         let (mut p, mut m, mut v) = (p0.clone(), m0.clone(), v0.clone());
         adam_update(&mut p, &g, &mut m, &mut v, s, Par::Seq);
         let (mut pu, mut mu, mut vu) = (p0, m0, v0);
-        unflushed(&mut pu, &g, &mut mu, &mut vu, s);
+        adam_update_unflushed(&mut pu, &g, &mut mu, &mut vu, s);
         ([p, m, v], [pu, mu, vu])
     }
 
@@ -307,6 +357,64 @@ mod tests {
                 assert_eq!(bits(&got), bits(&want), "{mode:?} wd {wd} step {step}");
             }
         }
+    }
+
+    /// Every vector width this CPU has gives the portable loop's bits, on values that cross
+    /// the flush thresholds (magnitudes down to 1e-40) and on ordinary ones, in f32 and f64.
+    #[test]
+    fn every_vector_width_gives_the_same_bits() {
+        fn check<T: Float>(conv: impl Fn(f32) -> T, to_bits: impl Fn(T) -> u64) {
+            let s = AdamStep {
+                lr: 5e-4,
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+                weight_decay: 1e-6,
+                mode: WeightDecayMode::L2,
+                step: 9,
+            };
+            let bc1 = 1.0 - s.beta1.powi(9);
+            let bc2 = 1.0 - s.beta2.powi(9);
+            let c = Coeffs {
+                b1: T::from_f64(s.beta1),
+                one_m_b1: T::from_f64(1.0 - s.beta1),
+                b2: T::from_f64(s.beta2),
+                one_m_b2: T::from_f64(1.0 - s.beta2),
+                step_size: T::from_f64(s.lr / bc1),
+                sqrt_bc2: T::from_f64(bc2.sqrt()),
+                eps: T::from_f64(s.eps),
+                l2: T::from_f64(s.weight_decay),
+                decay: T::ONE,
+                floors: Floors::new(&s, bc1, bc2),
+            };
+            for lo in [-40.0, -6.0] {
+                // 1 003 elements: every width's remainder loop runs too.
+                let data: Vec<Vec<T>> =
+                    (1..5).map(|k| log_uniform(1003, lo, k, k != 4).into_iter().map(&conv).collect()).collect();
+                let run = |f: &dyn Fn(&mut [T], &[T], &mut [T], &mut [T])| {
+                    let (mut p, mut m, mut v) = (data[0].clone(), data[2].clone(), data[3].clone());
+                    f(&mut p, &data[1], &mut m, &mut v);
+                    [p, m, v].iter().flatten().map(|&x| to_bits(x)).collect::<Vec<u64>>()
+                };
+                let want = run(&|p, g, m, v| update_chunk(p, g, m, v, &c));
+                #[cfg(target_arch = "x86_64")]
+                {
+                    if wide::avx2() {
+                        // SAFETY: AVX2 is present.
+                        let got = run(&|p, g, m, v| unsafe { wide::update_chunk_avx2(p, g, m, v, &c) });
+                        assert_eq!(got, want, "avx2, magnitudes from 1e{lo}");
+                    }
+                    if wide::avx512() {
+                        // SAFETY: AVX-512F is present.
+                        let got = run(&|p, g, m, v| unsafe { wide::update_chunk_avx512(p, g, m, v, &c) });
+                        assert_eq!(got, want, "avx512, magnitudes from 1e{lo}");
+                    }
+                }
+                assert_eq!(run(&|p, g, m, v| update_chunk_dispatch(p, g, m, v, &c)), want);
+            }
+        }
+        check::<f32>(|x| x, |x| x.to_bits() as u64);
+        check::<f64>(|x| x as f64 * 1e-270, f64::to_bits);
     }
 
     #[test]

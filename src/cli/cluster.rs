@@ -4,12 +4,11 @@
 //! directory is read as [`crate::stage1::run_dir`] describes. This file maps flags to a
 //! [`ClusterJob`].
 
-use crate::cli::PoolArgs;
+use crate::cli::{set, PoolArgs};
 use crate::cluster::job::{run_cluster_job, ClusterJob};
-use crate::cluster::{AuxClustering, Clustering};
+use crate::cluster::Clustering;
 use crate::error::{Error, Result};
-use crate::stage1::run_dir;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Arguments of `detaux cluster`.
 #[derive(clap::Args, Debug)]
@@ -22,7 +21,7 @@ pub struct ClusterArgs {
     #[arg(long)]
     pub latents: Option<PathBuf>,
     /// Ground-truth factors NPY (int64 [n, n_factors]) for the metrics (with --latents).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "run")]
     pub factors: Option<PathBuf>,
     /// `kmeans:K`, `kmeans:auto[:MIN-MAX]` (silhouette picks k), `hdbscan:MIN_CLUSTER_SIZE[:MIN_SAMPLES]`
     /// (the reference: `hdbscan:200`).
@@ -57,39 +56,19 @@ pub struct ClusterArgs {
 /// Runs stage 2 and writes `aux_labels.npy`, `clusters.json` and `clusters.png`.
 pub fn run(args: &ClusterArgs) -> Result<()> {
     let (pool, _) = args.pool.build()?;
-    if args.run.is_some() && args.factors.is_some() {
-        return Err(Error::param("--factors", "only applies to --latents (--run reads RUN/factors.npy)"));
-    }
-    let (latents, factors, names, default_out) = match (&args.run, &args.latents) {
-        (Some(dir), _) => (
-            dir.join(run_dir::LATENTS),
-            Some(dir.join(run_dir::FACTORS)),
-            Some(run_dir::factor_names_file(dir)),
-            dir.clone(),
-        ),
-        (None, Some(f)) => {
-            let parent = f.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
-            (f.clone(), args.factors.clone(), None, parent)
-        }
+    let mut job = match (&args.run, &args.latents) {
+        (Some(dir), _) => ClusterJob::on_run_dir(dir, args.clustering.clone()),
+        (None, Some(f)) => ClusterJob::on_latents(f, args.factors.as_deref(), args.clustering.clone()),
         (None, None) => return Err(Error::param("--run/--latents", "one of them is required")),
     };
-    let job = ClusterJob {
-        latents,
-        factors,
-        factors_required: args.factors.is_some(),
-        names,
-        out: args.out.clone().unwrap_or(default_out),
-        subspace: args.subspace,
-        clustering: AuxClustering {
-            method: args.clustering.clone(),
-            n_init: args.n_init,
-            max_iter: args.max_iter,
-            silhouette_sample: args.silhouette_sample,
-        },
-        fit_sample: args.fit_sample,
-        silhouette_sample: args.silhouette_sample,
-        seed: args.seed,
-    };
+    set(&mut job.out, &args.out);
+    set(&mut job.subspace, &args.subspace.map(Some));
+    set(&mut job.fit_sample, &args.fit_sample.map(Some));
+    job.clustering.n_init = args.n_init;
+    job.clustering.max_iter = args.max_iter;
+    job.clustering.silhouette_sample = args.silhouette_sample;
+    job.silhouette_sample = args.silhouette_sample;
+    job.seed = args.seed;
     let o = pool.install(|| run_cluster_job(&job))?;
     eprintln!("cluster: {o} -> {}", job.out.display());
     Ok(())

@@ -3,7 +3,7 @@
 
 use crate::cli::PoolArgs;
 use crate::demo::{train, DemoConfig};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Arguments of `detaux demo`.
 #[derive(clap::Args, Debug)]
@@ -18,15 +18,12 @@ pub struct DemoArgs {
     #[command(flatten)]
     pub pool: PoolArgs,
     /// Print the loss every this many steps.
-    #[arg(long, default_value_t = 25)]
+    #[arg(long, default_value_t = 25, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub every: usize,
 }
 
 /// Runs the demo.
 pub fn run(args: &DemoArgs) -> Result<()> {
-    if args.every == 0 {
-        return Err(Error::param("--every", "must be >= 1, got 0"));
-    }
     let cfg = DemoConfig { steps: args.steps, seed: args.seed, ..DemoConfig::default() };
     cfg.validate()?;
     let (pool, threads) = args.pool.build()?;
@@ -34,12 +31,10 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         "training a conv autoencoder ({}x{} images, batch {}, Adam lr {}) for {} steps on {} thread(s)",
         cfg.size, cfg.size, cfg.batch, cfg.lr, cfg.steps, threads
     );
-    let start = std::time::Instant::now();
-    let every = args.every;
-    let last = cfg.steps.saturating_sub(1);
+    let (start, last) = (std::time::Instant::now(), cfg.steps.saturating_sub(1));
     let run = pool.install(|| {
         train(&cfg, |step, loss| {
-            if step % every == 0 || step == last {
+            if step % args.every == 0 || step == last {
                 println!("step {step:>5}  mse {loss:.6}");
             }
         })

@@ -21,7 +21,7 @@ use std::time::Instant;
 #[command(after_help = format!(
     "Writes RUN_DIR/run.json, checkpoint.safetensors, log.jsonl, reconstructions.png, traversal.png, \
      latents.npy [n,K,d], factors.npy [n,F] and probe.json. Images are resized to --image-size (64 by default) \
-     (bilinear). The CPU budget is --epochs x --pairs-per-epoch (the reference: 40 x every image).\n\n{SPEC_HELP}"
+     (area averaging to shrink, bilinear to enlarge). The CPU budget is --epochs x --pairs-per-epoch (the reference: 40 x every image).\n\n{SPEC_HELP}"
 ))]
 pub struct DisentangleArgs {
     /// The dataset SPEC (see below); optional with --resume (taken from the checkpoint).

@@ -7,7 +7,7 @@
 use crate::cli::PoolArgs;
 use crate::data::npy_pair::{check_new_dir, write_npy_dir_new};
 use crate::data::spec::{DatasetSpec, SPEC_HELP};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::rng::SeedTree;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -34,7 +34,7 @@ pub struct GenerateArgs {
     pub kind: GenKind,
     /// Number of images: a seeded uniform subset of the full grid keeping every factor value
     /// (default: the full grid, 480000 or 737280 images).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub n: Option<usize>,
     /// Output directory (created if missing).
     #[arg(long)]
@@ -54,16 +54,11 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
         GenKind::Shapes3d => DatasetSpec::Shapes3dSynth { n: args.n },
         GenKind::Dsprites => DatasetSpec::DspritesSynth { n: args.n },
     };
-    if args.n == Some(0) {
-        return Err(Error::param("n", "--n must be >= 1, got 0"));
-    }
     check_new_dir(&args.out)?;
     let t0 = Instant::now();
     let data = pool.install(|| spec.load(&SeedTree::new(args.seed)))?;
     eprintln!("generated {} ({} images) in {:.2}s on {threads} threads", spec, data.len(), t0.elapsed().as_secs_f64());
-    let t1 = Instant::now();
     write_npy_dir_new(&data, &args.out)?;
-    eprintln!("wrote {} in {:.2}s", args.out.display(), t1.elapsed().as_secs_f64());
     println!(
         "{}: {}; files images.npy, labels.npy, factors.txt, contact_sheet.png",
         args.out.display(),

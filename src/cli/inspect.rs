@@ -1,12 +1,10 @@
 //! `detaux inspect`: load a dataset and print what a user needs to trust it.
 
-use crate::cli::PoolArgs;
-use crate::data::spec::{DatasetSpec, SPEC_HELP};
+use crate::cli::{flag_error, PoolArgs};
+use crate::data::spec::SPEC_HELP;
 use crate::error::Result;
 use crate::mtl::data::SplitConfig;
-use crate::pipeline::describe::describe;
-use crate::rng::SeedTree;
-use std::time::Instant;
+use crate::pipeline::describe::inspect;
 
 /// Arguments of `detaux inspect`.
 #[derive(clap::Args, Debug)]
@@ -40,21 +38,16 @@ pub struct InspectArgs {
 
 /// Loads the dataset and prints count, shape, value range, factors, and split sizes.
 pub fn run(args: &InspectArgs) -> Result<()> {
-    let spec: DatasetSpec = args.dataset.parse()?;
-    crate::limits::check_image_side("--model-size", args.model_size)?;
     let split = SplitConfig {
         test_fraction: args.test_fraction,
         train_fraction: args.train_fraction,
         val_fraction: args.val_fraction,
     };
-    split.validate()?;
     let (pool, _) = args.pool.build()?;
-    let t0 = Instant::now();
-    let mut data = pool.install(|| spec.load(&SeedTree::new(args.seed)))?;
-    if let Some(p) = &args.principal {
-        data.set_principal(p)?;
-    }
-    eprintln!("loaded in {:.2}s", t0.elapsed().as_secs_f64());
-    print!("{}", pool.install(|| describe(&spec, &data, args.model_size, &split, args.seed))?);
+    let text = pool.install(|| {
+        inspect(&args.dataset, args.principal.as_deref(), args.model_size, &split, args.seed)
+            .map_err(|e| flag_error(e, &[], true))
+    })?;
+    print!("{text}");
     Ok(())
 }

@@ -33,12 +33,10 @@ impl PoolArgs {
     /// The pool and its thread count.
     ///
     /// # Errors
-    /// [`Error::InvalidParam`] named `--threads` for 0 or too many threads.
+    /// [`Error::InvalidParam`] named `--threads` (by the pool) for 0 or too many threads.
     pub fn build(&self) -> Result<(ThreadPool, usize)> {
         let threads = self.threads.unwrap_or_else(crate::par::default_threads);
-        // The pool's errors already name `--threads`.
-        let pool = ThreadPool::with_kernels(threads, self.kernels)?;
-        Ok((pool, threads))
+        Ok((ThreadPool::with_kernels(threads, self.kernels)?, threads))
     }
 }
 

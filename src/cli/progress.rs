@@ -97,11 +97,9 @@ impl Default for RunProgress {
 
 impl RunProgress {
     fn line(&self, line: String) {
-        if self.bars.is_hidden() {
+        // Plain stderr when the bars are hidden or the terminal write fails.
+        if self.bars.is_hidden() || self.bars.println(&line).is_err() {
             eprintln!("{line}");
-        } else {
-            // A failed terminal write loses one progress line, nothing else.
-            let _ = self.bars.println(line);
         }
     }
 }

@@ -180,14 +180,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let experiment = Experiment::new(config)?;
     let config = experiment.config();
     let data = pool.install(|| config.load_data())?;
-    eprintln!(
-        "detaux run: {} ({} images, principal '{}'), preset {}, {} seed(s), {threads} thread(s)",
-        config.dataset,
-        data.len(),
-        data.principal_spec().name,
-        config.preset,
-        config.seeds
-    );
+    eprintln!("detaux run: {}, {threads} thread(s)", config.describe(&data));
     let mut progress = RunProgress::default();
     let report = pool.install(|| experiment.run_to_dir(&data, &out_dir, &source, &mut progress))?;
     println!("{}", report.summary_text()?);

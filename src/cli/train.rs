@@ -107,21 +107,10 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     pool.install(|| {
         let prepared = job.prepare()?;
         eprintln!("{} on {threads} thread(s)", prepared.summary());
-        let mut bar = Bar::new(if prepared.tasks().len() == 1 { "stl" } else { "mtl" }, None);
-        let (outcome, path) = prepared.run(&mut bar)?;
-        drop(bar);
-        let p = outcome.principal_test();
-        println!(
-            "{} on {}: principal '{}' test accuracy {:.4}, macro-F1 {:.4} (epoch {}, {}); wrote {}",
-            outcome.weighting,
-            args.dataset,
-            outcome.task_names[0],
-            p.accuracy,
-            p.macro_f1,
-            outcome.selected_epoch + 1,
-            outcome.selection,
-            path.display()
-        );
+        let label = if prepared.tasks().len() == 1 { "stl" } else { "mtl" };
+        // The bar is a temporary: cleared before the result line is printed.
+        let (outcome, path) = prepared.run(&mut Bar::new(label, None))?;
+        println!("{outcome} on {}; wrote {}", args.dataset, path.display());
         Ok(())
     })
 }

@@ -60,6 +60,44 @@ pub struct ClusterJob {
     pub seed: u64,
 }
 
+impl ClusterJob {
+    /// A job on a stage-1 run directory ([`crate::stage1::run_dir`]): its latents, factors and
+    /// factor names, outputs into the same directory; the reference's subspace rule, `clustering`
+    /// with the default k-means settings, every row fitted, a 5 000-row silhouette, seed 1234.
+    pub fn on_run_dir(dir: &Path, clustering: Clustering) -> ClusterJob {
+        use crate::stage1::run_dir;
+        ClusterJob {
+            latents: dir.join(run_dir::LATENTS),
+            factors: Some(dir.join(run_dir::FACTORS)),
+            factors_required: false,
+            names: Some(run_dir::factor_names_file(dir)),
+            out: dir.to_path_buf(),
+            ..ClusterJob::on_latents(&dir.join(run_dir::LATENTS), None, clustering)
+        }
+    }
+
+    /// A job on a latents file, with an optional factors file for the metrics (then required),
+    /// outputs beside the latents; the other settings as [`ClusterJob::on_run_dir`].
+    pub fn on_latents(latents: &Path, factors: Option<&Path>, clustering: Clustering) -> ClusterJob {
+        let out = match latents.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        ClusterJob {
+            latents: latents.to_path_buf(),
+            factors: factors.map(Path::to_path_buf),
+            factors_required: factors.is_some(),
+            names: None,
+            out,
+            subspace: None,
+            clustering: AuxClustering::new(clustering),
+            fit_sample: None,
+            silhouette_sample: 5000,
+            seed: 1234,
+        }
+    }
+}
+
 /// What a job produced.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClusterOutcome {

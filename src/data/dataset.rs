@@ -423,9 +423,9 @@ impl Dataset {
     }
 
     /// Converts the images once, at load time, to what the stage-1 model takes: `size × size`
-    /// pixels with `channels` (1 or 3) channels, still u8. Bilinear resampling as
-    /// [`resize::resize_bilinear`] (PyTorch `interpolate(mode="bilinear", align_corners=False)`,
-    /// no antialias); grayscale → RGB replicates the channel, RGB → grayscale uses ITU-R 601 luma
+    /// pixels with `channels` (1 or 3) channels, still u8. [`resize::resize`]: area averaging
+    /// to shrink (PyTorch `interpolate(mode="area")`), bilinear to enlarge (`mode="bilinear"`,
+    /// `align_corners=False`); grayscale → RGB replicates the channel, RGB → grayscale uses ITU-R 601 luma
     /// ([`resize::rgb_to_gray`]). Channel reduction happens before resizing, replication after.
     /// A dataset that already fits is returned unchanged (no copy).
     ///
@@ -446,7 +446,7 @@ impl Dataset {
         let resized = if height == size && width == size {
             src
         } else {
-            resize::resize_bilinear(&src, n, height, width, c_mid, size, size)
+            resize::resize(&src, n, height, width, c_mid, size, size)
         };
         let out = if c_mid == 1 && channels == 3 { resize::gray_to_rgb(&resized) } else { resized };
         let mut d = Dataset::new(name, out, size, size, channels, factors, specs, kind)?;

@@ -6,7 +6,7 @@
 //!   [`FactorSpec`] (name, cardinality) per column; class labels are the factor `"label"`. The
 //!   principal factor is chosen by name or index ([`Dataset::set_principal`]; an unknown name
 //!   is an error listing the valid names).
-//! * [`Dataset::to_model_input`]`(64, channels)` resizes (bilinear) and converts channels once at
+//! * [`Dataset::to_model_input`]`(64, channels)` resizes (area averaging to shrink, bilinear to enlarge) and converts channels once at
 //!   load time, into the u8 store (8×8 digits become 64×64).
 //! * [`Dataset::batch_nchw`]`(&indices)` → `Array4<f32>` `[b, c, h, w]` in `[0, 1]`, per batch;
 //!   [`Dataset::factor_batch`] → `Array2<i64>` `[b, n_factors]`.

@@ -8,9 +8,19 @@
 //!
 //! `v = (1 − ly)·((1 − lx)·s[y0,x0] + lx·s[y0,x1]) + ly·((1 − lx)·s[y1,x0] + lx·s[y1,x1])`,
 //!
-//! computed in f32 and stored as `round(v)` (half away from zero, clamped to 0..=255). No
-//! antialiasing filter is applied; for the upsampling detaux does (8, 28, 32 → 64) antialias
-//! would make no difference anyway (PIL/torchvision differ from this only when shrinking).
+//! computed in f32 and stored as `round(v)` (half away from zero, clamped to 0..=255). It has no
+//! antialiasing filter, so it is used only to enlarge (8 → 16, 28 → 32, …).
+//!
+//! **Area** ([`resize_area`]) follows PyTorch's `F.interpolate(mode="area")`
+//! (`adaptive_avg_pool2d`): output pixel `(i, j)` is the mean of the source window rows
+//! `⌊i·h_in/h_out⌋ .. ⌈(i+1)·h_in/h_out⌉` × columns `⌊j·w_in/w_out⌋ .. ⌈(j+1)·w_in/w_out⌉`
+//! (an exact integer sum over the window, divided in f64, stored as `round(mean)`). For an
+//! integer factor (64 → 16) it is the mean of each 4 × 4 block. Shrinking uses it because
+//! point sampling aliases: bilinear 64 → 16 reads 2 of every 4 source rows and columns, so a
+//! small object's apparent size jumps by a pixel with its position, and partial coverage of
+//! an edge pixel (what carries a small object's size at 16 × 16) is lost.
+//!
+//! [`resize`] picks area when neither side grows, bilinear otherwise.
 //!
 //! **Channels**: [`gray_to_rgb`] replicates the channel; [`rgb_to_gray`] is ITU-R 601 luma with
 //! PIL's integer rounding, `L = (19595·R + 38470·G + 7471·B + 2^15) >> 16`.
@@ -35,6 +45,90 @@ fn taps(n_in: usize, n_out: usize) -> Vec<(usize, usize, f32)> {
 
 #[inline]
 fn to_u8(v: f32) -> u8 {
+    v.round().clamp(0.0, 255.0) as u8
+}
+
+/// Resizes `n` images `[h, w, c]` (u8, C order) to `[out_h, out_w, c]`: [`resize_area`] when
+/// neither side grows, [`resize_bilinear`] otherwise; the images themselves when the size is
+/// unchanged.
+///
+/// # Panics
+/// As [`resize_bilinear`].
+pub fn resize(src: &[u8], n: usize, h: usize, w: usize, c: usize, out_h: usize, out_w: usize) -> Vec<u8> {
+    if out_h == h && out_w == w {
+        assert_eq!(src.len(), n * h * w * c, "resize: buffer is not [{n}, {h}, {w}, {c}]");
+        src.to_vec()
+    } else if out_h <= h && out_w <= w {
+        resize_area(src, n, h, w, c, out_h, out_w)
+    } else {
+        resize_bilinear(src, n, h, w, c, out_h, out_w)
+    }
+}
+
+/// Per-axis source windows of area resampling: `[start, end)` for each output coordinate.
+fn windows(n_in: usize, n_out: usize) -> Vec<(usize, usize)> {
+    (0..n_out).map(|o| (o * n_in / n_out, ((o + 1) * n_in).div_ceil(n_out))).collect()
+}
+
+/// Resizes `n` images `[h, w, c]` (u8, C order) to `[out_h, out_w, c]` by area averaging (see
+/// the module docs for the windows). Meant for shrinking; enlarging with it repeats pixels.
+///
+/// # Panics
+/// If `src.len() != n·h·w·c` or any size is zero (callers validate user data first).
+pub fn resize_area(src: &[u8], n: usize, h: usize, w: usize, c: usize, out_h: usize, out_w: usize) -> Vec<u8> {
+    assert_eq!(src.len(), n * h * w * c, "resize_area: buffer is not [{n}, {h}, {w}, {c}]");
+    assert!(h > 0 && w > 0 && c > 0 && out_h > 0 && out_w > 0, "resize_area: zero size");
+    let wy = windows(h, out_h);
+    let wx = windows(w, out_w);
+    let (per_in, per_out) = (h * w * c, out_h * out_w * c);
+    let mut out = vec![0u8; n * per_out];
+    out.par_chunks_mut(per_out).zip(src.par_chunks(per_in)).for_each(|(dst, img)| {
+        // Column sums of the current window rows, one per (source column, channel): exact u32.
+        let mut col = vec![0u32; w * c];
+        for (i, &(y0, y1)) in wy.iter().enumerate() {
+            col.fill(0);
+            for row in img[y0 * w * c..y1 * w * c].chunks_exact(w * c) {
+                for (s, &v) in col.iter_mut().zip(row) {
+                    *s += v as u32;
+                }
+            }
+            for (j, &(x0, x1)) in wx.iter().enumerate() {
+                let count = ((y1 - y0) * (x1 - x0)) as f64;
+                for ch in 0..c {
+                    let sum: u32 = (x0..x1).map(|x| col[x * c + ch]).sum();
+                    dst[(i * out_w + j) * c + ch] = to_u8_f64(sum as f64 / count);
+                }
+            }
+        }
+    });
+    out
+}
+
+/// The slow, obviously-correct area oracle: each output pixel sums its window directly.
+pub fn resize_area_oracle(src: &[u8], n: usize, h: usize, w: usize, c: usize, out_h: usize, out_w: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(n * out_h * out_w * c);
+    for img in 0..n {
+        for i in 0..out_h {
+            let (y0, y1) = (i * h / out_h, ((i + 1) * h).div_ceil(out_h));
+            for j in 0..out_w {
+                let (x0, x1) = (j * w / out_w, ((j + 1) * w).div_ceil(out_w));
+                for ch in 0..c {
+                    let mut sum = 0u64;
+                    for y in y0..y1 {
+                        for x in x0..x1 {
+                            sum += src[((img * h + y) * w + x) * c + ch] as u64;
+                        }
+                    }
+                    out.push(to_u8_f64(sum as f64 / ((y1 - y0) * (x1 - x0)) as f64));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[inline]
+fn to_u8_f64(v: f64) -> u8 {
     v.round().clamp(0.0, 255.0) as u8
 }
 

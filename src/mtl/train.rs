@@ -242,6 +242,23 @@ impl TrainOutcome {
     }
 }
 
+impl std::fmt::Display for TrainOutcome {
+    /// `WEIGHTING: principal 'NAME' test accuracy A, macro-F1 F (epoch E, SELECTION)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let p = self.principal_test();
+        write!(
+            f,
+            "{}: principal '{}' test accuracy {:.4}, macro-F1 {:.4} (epoch {}, {})",
+            self.weighting,
+            self.task_names[0],
+            p.accuracy,
+            p.macro_f1,
+            self.selected_epoch + 1,
+            self.selection
+        )
+    }
+}
+
 pub use crate::observe::{Control, NoObserver, Observed, Observer};
 
 /// One finished optimiser step.

@@ -8,6 +8,7 @@ use crate::data::{Dataset, LabelKind};
 use crate::error::Result;
 use crate::mtl::data::{experiment_splits, split_rule, SplitConfig};
 use crate::rng::SeedTree;
+use std::cmp::Ordering::{Equal, Less};
 use std::fmt::Write as _;
 
 fn human_bytes(b: usize) -> String {
@@ -16,6 +17,30 @@ fn human_bytes(b: usize) -> String {
         b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
         b => format!("{:.1} KiB", b as f64 / 1024.0),
     }
+}
+
+/// `detaux inspect`: checks the settings, loads the dataset SPEC `spec` with master seed
+/// `seed`, sets the principal factor (by name or index; `None` = the dataset's own) and
+/// describes the result ([`describe`]).
+///
+/// # Errors
+/// [`crate::Error::InvalidParam`] (`model_size`, the split's fractions) before any loading;
+/// whatever the loader reports; an unknown principal factor; as [`describe`].
+pub fn inspect(
+    spec: &str,
+    principal: Option<&str>,
+    model_size: usize,
+    split: &SplitConfig,
+    seed: u64,
+) -> Result<String> {
+    let spec: DatasetSpec = spec.parse()?;
+    crate::limits::check_image_side("model_size", model_size)?;
+    split.validate()?;
+    let mut data = spec.load(&SeedTree::new(seed))?;
+    if let Some(p) = principal {
+        data.set_principal(p)?;
+    }
+    describe(&spec, &data, model_size, split, seed)
 }
 
 /// The description of `data` (loaded from `spec` with master seed `seed`) for a model input of
@@ -41,8 +66,12 @@ pub fn describe(
         writeln!(s, "value range:  {lo}..{hi} (as model input: {:.4}..{:.4})", lo as f32 / 255.0, hi as f32 / 255.0);
     let _ = writeln!(
         s,
-        "model input:  {m}x{m}x{c} (bilinear resize at load time{})",
-        if data.height() == model_size && data.width() == model_size { ", none needed" } else { "" },
+        "model input:  {m}x{m}x{c} ({})",
+        match (data.height().cmp(&model_size), data.width().cmp(&model_size)) {
+            (Equal, Equal) => "no resize needed",
+            (Less, _) | (_, Less) => "bilinear resize at load time",
+            _ => "area-averaging resize at load time",
+        },
         m = model_size,
         c = data.channels()
     );

@@ -118,6 +118,18 @@ impl ExperimentConfig {
         let channels = data.channels();
         data.to_model_input(self.pipeline.stage1.image_size, channels)
     }
+
+    /// One line on what runs: `SPEC (N images, principal 'NAME'), preset P, S seed(s)`.
+    pub fn describe(&self, data: &Dataset) -> String {
+        format!(
+            "{} ({} images, principal '{}'), preset {}, {} seed(s)",
+            self.dataset,
+            data.len(),
+            data.principal_spec().name,
+            self.preset,
+            self.seeds
+        )
+    }
 }
 
 /// A factor's NMI with the auxiliary labels.

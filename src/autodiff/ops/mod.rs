@@ -122,3 +122,11 @@ pub(crate) fn slice_of<T: Element>(t: &Tensor<T>) -> &[T] {
 pub(crate) fn fmt_shape(s: &[usize]) -> String {
     format!("{s:?}")
 }
+
+/// `Ok` when `axis` indexes `shape`; otherwise the shape error every axis-taking op returns.
+pub(crate) fn check_axis(op: &'static str, shape: &[usize], axis: usize) -> crate::error::Result<()> {
+    if axis >= shape.len() {
+        return Err(crate::error::Error::shape(op, format!("axis {axis} out of range for shape {}", fmt_shape(shape))));
+    }
+    Ok(())
+}

@@ -15,17 +15,10 @@
 //! | `gather(axis, idx)` | `y[.., k, ..] = x[.., idx[.., k, ..], ..]` | g scatter-added |
 //! | `detach` | x | none (cuts the graph) |
 
-use super::fmt_shape;
+use super::{check_axis, fmt_shape};
 use crate::autodiff::{Element, Tensor, Var};
 use crate::error::{Error, Result};
 use ndarray::{ArrayD, Axis, Dimension, IxDyn, Slice};
-
-fn check_axis(op: &'static str, shape: &[usize], axis: usize) -> Result<()> {
-    if axis >= shape.len() {
-        return Err(Error::shape(op, format!("axis {axis} out of range for shape {}", fmt_shape(shape))));
-    }
-    Ok(())
-}
 
 impl<'t, T: Element> Var<'t, T> {
     /// The same elements in C order with a new shape.

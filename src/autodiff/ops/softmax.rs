@@ -9,7 +9,7 @@
 //!
 //! Lanes are processed one at a time in index order (deterministic).
 
-use super::fmt_shape;
+use super::{check_axis, fmt_shape};
 use crate::autodiff::{Element, Tensor, Var};
 use crate::error::{Error, Result};
 use ndarray::{ArrayD, Axis, IxDyn, Zip};
@@ -29,13 +29,6 @@ fn softmax_array<T: Element>(x: &Tensor<T>, axis: usize) -> Tensor<T> {
         }
     }
     y
-}
-
-fn check_axis(op: &'static str, shape: &[usize], axis: usize) -> Result<()> {
-    if axis >= shape.len() {
-        return Err(Error::shape(op, format!("axis {axis} out of range for shape {}", fmt_shape(shape))));
-    }
-    Ok(())
 }
 
 /// Σ over `axis` of `a ⊙ b`, kept as a size-1 axis (so it broadcasts back).
