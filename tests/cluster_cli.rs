@@ -72,6 +72,9 @@ fn cluster_kmeans_on_a_run_dir_recovers_the_hidden_factor() {
     assert_eq!(json["metrics"][1]["factor"], "hidden");
     assert!(json["metrics"][1]["ari"].as_f64().unwrap() > 0.99, "{json}");
     assert!(json["metrics"][0]["ari"].as_f64().unwrap().abs() < 0.05);
+    // The report names the labels it describes, and they load as an auxiliary task.
+    assert_eq!(json["aux_labels_fingerprint"], detaux::cluster::job::labels_fingerprint(&l));
+    assert!(detaux::mtl::data::load_aux_labels(&dir.join("aux_labels.npy"), 2000).is_ok());
     let png = std::fs::read(dir.join("clusters.png")).unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     // Same seed, other thread count: identical labels.

@@ -105,10 +105,29 @@ fn resume_refuses_changed_data_and_works_from_another_directory() {
     let (code, _, err) =
         disentangle(&elsewhere, &["--out", run.to_str().unwrap(), "--resume", "--stop-after-steps", "2"]);
     assert_eq!(code, 0, "{err}");
+    // One malformed line in the log (a line cut by a kill) and a dead writer's temporary
+    // checkpoint: the resume drops that line alone, keeps steps 1 and 2, and removes the file.
+    let log = run.join("log.jsonl");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let first_line = text.find('\n').unwrap() + 1;
+    std::fs::write(&log, format!("{}{{\"event\":\"st\n{}", &text[..first_line], &text[first_line..])).unwrap();
+    // PID 4194304 is above Linux's largest PID: never a running process.
+    let leftover = run.join(".checkpoint.safetensors.tmp-4194304");
+    std::fs::write(&leftover, b"partial").unwrap();
     // The same relative SPEC given again from `root` is the same data.
     let (code, _, err) =
         disentangle(&root, &["--dataset", "npy:data", "--out", "run", "--resume", "--stop-after-steps", "3"]);
     assert_eq!(code, 0, "{err}");
+    assert!(err.contains("dropped 1 malformed line"), "{err}");
+    let steps: Vec<u64> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["event"] == "step")
+        .map(|v| v["global_step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(steps, vec![1, 2, 3], "the log after a malformed line is kept");
+    assert!(!leftover.exists(), "a dead writer's temporary checkpoint is removed");
     // A flag that changes the config is named.
     let (code, _, err) = disentangle(&root, &["--out", "run", "--resume", "--lr", "0.1"]);
     assert_ne!(code, 0);

@@ -273,6 +273,10 @@ fn every_subcommand_refuses_every_hostile_input_cleanly() {
     write_npy(&p, &[50, 4], &[0.25f32; 200]).unwrap();
     cases.push(case(&["cluster", "--latents", &r("same.npy"), "--clustering", "kmeans:3"], "same.npy"));
     cases.push(case(&["cluster", "--latents", &r("same.npy"), "--silhouette-sample", "0"], "--silhouette-sample"));
+    cases.push(case(&["cluster", "--latents", &r("same.npy")], "same.npy"));
+    let p = root.join("huge.npy");
+    write_npy(&p, &[50, 4], &(0..200).map(|i| if i == 7 { 1e300 } else { f64::from(i) }).collect::<Vec<_>>()).unwrap();
+    cases.push(case(&["cluster", "--latents", &r("huge.npy"), "--clustering", "kmeans:3"], "huge.npy"));
     cases.push(case(&["cluster", "--latents", &r("same.npy"), "--clustering", "kmeans:-1"], "--clustering"));
     cases.push(case(&["cluster", "--latents", &r("same.npy"), "--clustering", "hdbscan:40:0"], "--clustering"));
 
@@ -288,7 +292,9 @@ fn every_subcommand_refuses_every_hostile_input_cleanly() {
     cases.push(dis(&["--subspaces", "100000"], "--subspaces"));
     cases.push(dis(&["--threads", "1000"], "--threads"));
     cases.push(dis(&["--epochs", "0"], "--epochs"));
-    cases.push(dis(&["--epochs", "-1"], "-1"));
+    cases.push(dis(&["--epochs", "-1"], "--epochs"));
+    cases.push(case(&["cluster", "--latents", &r("same.npy"), "--n-init", "-3"], "--n-init"));
+    cases.push(case(&["cluster", "--run", &r("run-bad"), "--factors", &r("same.npy")], "--factors"));
     let tr = |extra: &[&str], needle: &str| {
         let mut a = vec!["train", "--dataset", "digits", "--aux-labels", "none", "--out", "out"];
         a.extend_from_slice(extra);
@@ -336,4 +342,18 @@ fn train_fails_when_its_epoch_log_cannot_be_written() {
     assert_eq!(code, 2, "{err}");
     assert!(err.lines().last().unwrap().starts_with("error: ") && err.contains("epochs.jsonl"), "{err}");
     assert!(!out.join("metrics.json").exists());
+}
+
+/// The stage-3 one-liner: `--lr 1` on 5 % of the digits drives the loss to about 1e10
+/// (finite, so not caught by a NaN check); training stops with "training diverged".
+#[test]
+fn train_stops_when_stage3_diverges() {
+    let out = common::cli::scratch("hostile", "diverge");
+    let d = out.to_str().unwrap();
+    let args = ["train", "--dataset", "digits", "--aux-labels", "none", "--out", d, "--epochs", "2", "--lr", "1"];
+    let (code, _, err) = common::cli::detaux(&[&args[..], &["--train-fraction", "0.05", "--threads", "1"]].concat());
+    assert_eq!(code, 2, "{err}");
+    let last = err.lines().last().unwrap_or("");
+    assert!(last.starts_with("error: ") && last.contains("training diverged") && last.contains("--lr"), "{err}");
+    assert!(!out.exists(), "a run that failed in its first epoch leaves no --out behind");
 }

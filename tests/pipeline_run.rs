@@ -45,7 +45,14 @@ fn short_run(dir: &Path, threads: &str) -> serde_json::Value {
 fn shortened_digits_pipeline_writes_every_file_and_is_thread_count_invariant() {
     let a = scratch("t1");
     let b = scratch("t2");
+    // What an earlier run into the same --out with 3 seeds left: its third seed's directory
+    // is removed (the new report does not describe it); other entries are left alone.
+    std::fs::create_dir_all(a.join("seed-1236")).unwrap();
+    std::fs::write(a.join("seed-1236").join("aux_labels.npy"), b"stale").unwrap();
+    std::fs::create_dir_all(a.join("seed-notes")).unwrap();
     let mut ra = short_run(&a, "1");
+    assert!(!a.join("seed-1236").exists(), "a seed directory of an earlier run is left behind");
+    assert!(a.join("seed-notes").is_dir());
     for f in ["report.json", "report.md", "curves.png", "traversal.png", "reconstructions.png", "clusters.png"] {
         let meta = std::fs::metadata(a.join(f)).unwrap_or_else(|_| panic!("{f} missing"));
         assert!(meta.len() > 0, "{f} is empty");

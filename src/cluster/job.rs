@@ -21,7 +21,9 @@
 //!   5 000 rows drawn with the seed), coloured by aux label (noise grey).
 //!
 //! A clustering that gives a single label is refused before any file is written (earlier
-//! labels stay). **Determinism**: as [`cluster_codes`]; `clusters.json` holds the wall time.
+//! labels stay). `clusters.json` is the manifest: it is removed before the labels are
+//! replaced, written last, and records [`labels_fingerprint`] of the labels, which
+//! [`check_labels_manifest`] (called by [`crate::mtl::data::load_aux_labels`]) compares. **Determinism**: as [`cluster_codes`]; `clusters.json` holds the wall time.
 
 use super::metrics::{adjusted_rand_index, homogeneity_completeness, normalized_mutual_info, silhouette_sampled};
 use super::{cluster_codes, select_subspace, AuxClustering, Clustering};
@@ -209,6 +211,14 @@ pub fn run_cluster_job(job: &ClusterJob) -> Result<ClusterOutcome> {
                 "homogeneity": h, "completeness": c}));
         }
     }
+    // clusters.json names the labels it describes: the old one goes before the labels are
+    // replaced and the new one comes last, so a kill never leaves a report of other labels.
+    let manifest = job.out.join("clusters.json");
+    if let Err(e) = std::fs::remove_file(&manifest) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            return Err(Error::io(&manifest, e));
+        }
+    }
     write_npy(&job.out.join("aux_labels.npy"), &[n], &labels)?;
     let (method, params) = match job.clustering.method {
         Clustering::KMeans { k } => ("kmeans", json!({"k": k})),
@@ -245,6 +255,7 @@ pub fn run_cluster_job(job: &ClusterJob) -> Result<ClusterOutcome> {
         "fit": Value::Object(info),
         "noise_shifted": noise_shift,
         "n_labels": n_labels,
+        "aux_labels_fingerprint": labels_fingerprint(&labels),
         "cluster_sizes": sizes,
         "silhouette_sampled": silhouette,
         "silhouette_sample": job.silhouette_sample.min(n),
@@ -253,6 +264,46 @@ pub fn run_cluster_job(job: &ClusterJob) -> Result<ClusterOutcome> {
         "seconds": seconds,
     });
     let text = serde_json::to_string_pretty(&report).map_err(|e| Error::InvalidData(format!("clusters.json: {e}")))?;
-    crate::io::write_atomic(&job.out.join("clusters.json"), text.as_bytes())?;
+    crate::io::write_atomic(&manifest, text.as_bytes())?;
     Ok(ClusterOutcome { n, n_labels, sizes, silhouette, seconds })
+}
+
+/// The FNV-1a 64 hash of labels (as little-endian `i64`), 16 hex digits: `clusters.json`'s
+/// `aux_labels_fingerprint`.
+pub fn labels_fingerprint(labels: &[i64]) -> String {
+    let bytes: Vec<u8> = labels.iter().flat_map(|l| l.to_le_bytes()).collect();
+    format!("{:016x}", crate::rng::fnv1a64_bytes(&bytes))
+}
+
+/// Checks labels read from an `aux_labels.npy` at `path` against a `clusters.json` beside it,
+/// if that report names the labels it describes (`aux_labels_fingerprint`): a report of other
+/// labels means the directory holds parts of two `detaux cluster` calls.
+///
+/// # Errors
+/// [`Error::Format`] naming `path` when the report describes other labels; read errors of a
+/// report that exists but cannot be read.
+pub fn check_labels_manifest(path: &Path, labels: &[i64]) -> Result<()> {
+    if path.file_name().is_none_or(|n| n != "aux_labels.npy") {
+        return Ok(());
+    }
+    let manifest = path.with_file_name("clusters.json");
+    let text = match std::fs::read_to_string(&manifest) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(&manifest, e)),
+    };
+    let recorded = serde_json::from_str::<Value>(&text)
+        .ok()
+        .and_then(|v| v.get("aux_labels_fingerprint").and_then(Value::as_str).map(str::to_string));
+    match recorded {
+        Some(f) if f != labels_fingerprint(labels) => Err(Error::format(
+            path,
+            format!(
+                "{} beside it describes other labels (left by an interrupted `detaux cluster`?); run `detaux \
+                 cluster` again",
+                manifest.display()
+            ),
+        )),
+        _ => Ok(()),
+    }
 }

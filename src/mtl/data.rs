@@ -137,7 +137,8 @@ pub fn principal_task(data: &Dataset) -> Result<Task> {
 /// # Errors
 /// [`Error::Io`]/[`Error::Format`] naming the file if it is missing or not NPY;
 /// [`Error::Format`] for a non-integer dtype, a wrong shape, a length other than `n`, a
-/// negative label, or fewer than 2 classes.
+/// negative label, fewer than 2 classes, or (with `io`) a `clusters.json` beside the file
+/// that describes other labels ([`crate::cluster::job::check_labels_manifest`]).
 pub fn load_aux_labels(path: &Path, n: usize) -> Result<Task> {
     let arr = read_npy(path)?;
     let values: Vec<i64> = match arr.data {
@@ -169,6 +170,8 @@ pub fn load_aux_labels(path: &Path, n: usize) -> Result<Task> {
         };
         return Err(Error::format(path, format!("aux label {v} at index {i} {why}")));
     }
+    #[cfg(feature = "io")]
+    crate::cluster::job::check_labels_manifest(path, &values)?;
     let labels: Vec<usize> = values.iter().map(|&v| v as usize).collect();
     let task = labels_task("aux", labels).map_err(|e| Error::format(path, e.to_string()))?;
     crate::limits::check_dense("task 'aux'", task.labels.iter().copied(), task.classes)

@@ -119,10 +119,12 @@ impl PreparedTrain {
     /// the outcome and the path of `metrics.json`.
     ///
     /// # Errors
-    /// I/O errors creating the directory or writing either file; whatever training reports.
+    /// I/O errors creating the directory or writing either file; whatever training reports
+    /// (a directory this call created is removed again if training fails before any epoch).
     pub fn run(self, observer: &mut dyn Observer<MtlTrainer>) -> Result<(TrainOutcome, PathBuf)> {
         let t_start = Instant::now();
         let job = &self.job;
+        let created = !job.out.exists();
         std::fs::create_dir_all(&job.out).map_err(|e| Error::io(&job.out, e))?;
         let mut log = EpochLog {
             path: job.out.join("epochs.jsonl"),
@@ -131,7 +133,18 @@ impl PreparedTrain {
             inner: observer,
         };
         let seeds = SeedTree::new(job.seed);
-        let outcome = train(&self.data, &self.tasks, &self.splits, &job.weighting, &job.config, &seeds, &mut log)?;
+        let trained = train(&self.data, &self.tasks, &self.splits, &job.weighting, &job.config, &seeds, &mut log);
+        let outcome = match trained {
+            Ok(o) => o,
+            Err(e) => {
+                // A run that failed before its first epoch leaves no empty directory behind
+                // (`remove_dir` removes only an empty one; finished epochs' log stays).
+                if created {
+                    let _ = std::fs::remove_dir(&job.out);
+                }
+                return Err(e);
+            }
+        };
         let (data, cfg, splits) = (&self.data, &job.config, &self.splits);
         let doc = json!({
             "command": "train",

@@ -20,8 +20,9 @@
 //! validation accuracy of the principal task (task 0; the first on ties) — the test split is
 //! never used to choose anything; without one, the last epoch is reported.
 //!
-//! A non-finite task loss stops training with [`Error::InvalidData`] ("training diverged"),
-//! as in stage 1: a diverged model has no result worth reporting.
+//! A task loss that is non-finite or above [`DIVERGED_LOSS_RATIO`] `· ln(classes)` (the
+//! loss of a uniform prediction is `ln(classes)`) stops training with [`Error::InvalidData`]
+//! ("training diverged"), as in stage 1: a diverged model has no result worth reporting.
 //!
 //! The STL baseline is [`train`] with only the principal task: same trunk, same initial
 //! weights (see [`super::model`]), same epochs, batches and optimiser.
@@ -40,6 +41,11 @@ use crate::nn::{Mode, Module};
 use crate::optim::{Adam, Optimizer};
 use crate::rng::{streams, Rng, SeedTree};
 use rand::seq::SliceRandom;
+
+/// A task's batch loss above this multiple of `ln(classes)` (the loss of a uniform
+/// prediction) is divergence: the model puts its logits thousands of nats on wrong classes,
+/// which no run that is still learning does.
+pub const DIVERGED_LOSS_RATIO: f64 = 1000.0;
 
 /// One classification task: a label for every image of the dataset (dataset order).
 #[derive(Clone, Debug)]
@@ -502,7 +508,9 @@ pub fn train(
             let x = data.batch_nchw(batch);
             let targets: Vec<Vec<usize>> = labels.iter().map(|l| batch.iter().map(|&i| l[i]).collect()).collect();
             let out = trainer.step(&x, &targets)?;
-            if let Some((t, &l)) = out.losses.iter().enumerate().find(|(_, l)| !l.is_finite()) {
+            let diverged =
+                |t: usize, l: f64| !l.is_finite() || l > DIVERGED_LOSS_RATIO * (tasks[t].classes.max(2) as f64).ln();
+            if let Some((t, &l)) = out.losses.iter().enumerate().find(|&(t, &l)| diverged(t, l)) {
                 return Err(Error::InvalidData(format!(
                     "training diverged: task '{}' loss {l} at epoch {epoch} batch {s} (step {}); lower --lr",
                     tasks[t].name,

@@ -14,7 +14,7 @@
 //! | `report.md` | the same as tables: verdicts, arms, paired differences, probe tables, discovered tasks |
 //! | `curves.png` | principal-task training loss and test accuracy per epoch of each arm (mean over seeds) |
 //! | `traversal.png`, `reconstructions.png`, `clusters.png` | the first seed's pictures |
-//! | `seed-S/…` | every seed's `aux_labels.npy` (int64, dataset order), the three pictures and `stage1.safetensors` (the stage-1 state, saved at every epoch end; see [`super::store`]) |
+//! | `seed-S/…` | every seed's `aux_labels.npy` (int64, dataset order), the three pictures and `stage1.safetensors` (the stage-1 state, saved at every epoch end; see [`super::store`]); a finished run removes `seed-S` directories of seeds it did not run |
 //!
 //! Its [`Stage1Source`] says where stage 1 comes from: trained here, continued from the states
 //! already in the directory (`Resume`: an interrupted run goes on where it stopped, finished
@@ -554,7 +554,7 @@ pub use write::Stage1Source;
 
 #[cfg(feature = "io")]
 mod write {
-    use super::super::store::DirStore;
+    use super::super::store::{remove_other_seed_dirs, DirStore};
     use super::*;
     use crate::stage1::pictures::held_out_pictures;
     use serde_json::{json, Value};
@@ -731,6 +731,7 @@ mod write {
                 ("Chosen subspace, coloured by aux label (first seed)".into(), "clusters.png".into()),
             ];
             report.write(dir)?;
+            remove_other_seed_dirs(dir, &self.config.seed_list())?;
             Ok(report)
         }
     }

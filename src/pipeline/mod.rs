@@ -538,16 +538,18 @@ pub fn run_seed(
     let clustered = cluster_codes(fit.view(), codes.view(), &cfg.clustering, &seeds.child("cluster"))?;
     let verdict = verdict::verdict(&table, data.principal(), choice.chosen, cfg.isolation_threshold)?;
     observer.on_verdict(seed, &verdict);
+    if clustered.classes() < 2 {
+        return Err(Error::InvalidData(format!(
+            "stage 2 found {} auxiliary label(s) on subspace {}: nothing to learn beside the principal task \
+             (try another --clustering or --subspace; `run --resume` into the same --out keeps the finished \
+             stage 1)",
+            clustered.classes(),
+            choice.chosen
+        )));
+    }
     let aux_sizes = clustered.sizes();
     let aux_labels = clustered.labels;
     let aux = labels_task("aux", labels_from_i64(&aux_labels)?)?;
-    if aux.classes < 2 {
-        return Err(Error::InvalidData(format!(
-            "stage 2 found {} auxiliary label(s) on subspace {}: nothing to learn beside the principal task \
-             (try another --clustering or --subspace)",
-            aux.classes, choice.chosen
-        )));
-    }
     let mut aux_nmi = Vec::new();
     for (j, spec) in data.factor_specs().iter().enumerate() {
         let truth: Vec<i64> = data.labels(j).iter().map(|&v| v as i64).collect();

@@ -62,7 +62,7 @@ pub fn data_fingerprint(data: &Dataset) -> u64 {
 }
 
 #[cfg(feature = "io")]
-pub use dir::DirStore;
+pub use dir::{remove_other_seed_dirs, DirStore};
 
 #[cfg(feature = "io")]
 mod dir {
@@ -74,6 +74,23 @@ mod dir {
     /// The file of a seed's stage-1 state inside a run directory.
     pub fn stage1_path(dir: &Path, seed: u64) -> PathBuf {
         dir.join(format!("seed-{seed}")).join("stage1.safetensors")
+    }
+
+    /// Removes the `seed-S` directories of `dir` whose `S` is not in `seeds`: what an earlier
+    /// run into `dir` with other seeds left, which the new report does not describe. Other
+    /// entries are left alone.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the directory that cannot be listed or removed.
+    pub fn remove_other_seed_dirs(dir: &Path, seeds: &[u64]) -> Result<()> {
+        for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+            let path = entry.map_err(|e| Error::io(dir, e))?.path();
+            let seed = path.file_name().and_then(|n| n.to_str()?.strip_prefix("seed-")?.parse::<u64>().ok());
+            if seed.is_some_and(|s| !seeds.contains(&s)) && path.is_dir() {
+                std::fs::remove_dir_all(&path).map_err(|e| Error::io(&path, e))?;
+            }
+        }
+        Ok(())
     }
 
     /// A [`Stage1Store`] on run directories: `DIR/seed-S/stage1.safetensors`.

@@ -524,12 +524,23 @@ pub enum Latents {
 /// Reads a latents file: `[n, d]` or `[n, K, d]`, f32 or f64 (converted to f32).
 ///
 /// # Errors
-/// Read/format errors naming `path`; another dtype or rank.
+/// Read/format errors naming `path`; another dtype or rank; an f64 value beyond the f32 range.
 pub fn read_latents(path: &Path) -> Result<Latents> {
     let a = read_npy(path)?;
     let data: Vec<f32> = match a.data {
         NpyData::F32(v) => v,
-        NpyData::F64(v) => v.into_iter().map(|x| x as f32).collect(),
+        NpyData::F64(v) => {
+            // A finite f64 beyond f32's range would become infinite: say so, not "non-finite".
+            if let Some((i, x)) = v.iter().enumerate().find(|(_, x)| x.is_finite() && x.abs() > f64::from(f32::MAX)) {
+                return Err(Error::format(
+                    path,
+                    format!(
+                        "latent value {x:e} at flat index {i} is outside the f32 range (|x| <= 3.4e38) clustering uses"
+                    ),
+                ));
+            }
+            v.into_iter().map(|x| x as f32).collect()
+        }
         other => return Err(Error::format(path, format!("latents must be f32 or f64, got {}", other.descr()))),
     };
     match a.shape.as_slice() {
