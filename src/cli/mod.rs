@@ -96,8 +96,7 @@ pub enum Command {
 /// Parses the command line, runs the subcommand, prints a one-line error on failure.
 /// Returns the process exit code.
 pub fn main() -> i32 {
-    // Negative numbers are values, so `--epochs -1` is refused by the flag's own parser
-    // (naming the flag), not taken for an unknown option.
+    // Negative numbers are values: `--epochs -1` is refused by the flag's parser, naming it.
     let command = <Cli as clap::CommandFactory>::command().mut_subcommands(|s| s.allow_negative_numbers(true));
     let cli = match command.try_get_matches().and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m)) {
         Ok(c) => c,
