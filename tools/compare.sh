@@ -183,6 +183,7 @@ if command -v lscpu >/dev/null 2>&1; then
         | paste -sd ';' - | sed 's/;/; /g')
 fi
 mode="$ROUNDS interleaved rounds"
+[[ $ROUNDS == 1 ]] && mode="1 round"
 [[ $QUICK == 1 ]] && mode="$mode, QUICK (a check that it runs, not a measurement)"
 {
     echo "$THREADS threads, $mode; reference: $versions"

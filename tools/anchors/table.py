@@ -49,7 +49,8 @@ def main():
                 print(f"| {label} | {cell(ours) if ours else '—'} | {cell(ref) if ref else '—'} | — |")
                 continue
             ratio = statistics.median(ours) / statistics.median(ref)
-            print(f"| {label} | {cell(ours)} | {cell(ref)} | {ratio:.2f} |")
+            shown = f"{ratio:.2f}" if ratio >= 0.1 else f"{ratio:.2g}"
+            print(f"| {label} | {cell(ours)} | {cell(ref)} | {shown} |")
 
 
 if __name__ == "__main__":
