@@ -152,3 +152,43 @@ fn bad_flags_are_one_line_errors() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A clustering that finds a single label can only be known after stage 1: the run fails with
+/// one line that says so and how to keep stage 1, and `--resume` with another clustering then
+/// reuses the finished stage 1 instead of training it again.
+#[test]
+fn a_one_label_clustering_fails_after_stage1_and_resume_keeps_stage1() {
+    let dir = scratch("one-label");
+    let d = dir.to_str().unwrap();
+    let base = [
+        "run",
+        "--dataset",
+        "digits",
+        "--out",
+        d,
+        "--seeds",
+        "1",
+        "--dis-epochs",
+        "2",
+        "--pairs-per-epoch",
+        "64",
+        "--epochs",
+        "1",
+        "--train-fraction",
+        "0.2",
+        "--threads",
+        "2",
+    ];
+    // At most 230 training codes: a minimum cluster size of 1 000 leaves one label.
+    let (code, _, err) = detaux(&[&base[..], &["--clustering", "hdbscan:1000"]].concat());
+    assert_eq!(code, 2, "{err}");
+    let line = err.lines().find(|l| l.starts_with("error: ")).unwrap_or_default().to_string();
+    assert!(line.contains("stage 2 found 1 auxiliary label") && line.contains("--resume"), "{err}");
+    let stage1 = dir.join("seed-1234").join("stage1.safetensors");
+    let before = std::fs::read(&stage1).expect("the finished stage 1 is kept");
+    let (code, _, err) = detaux(&[&base[..], &["--clustering", "kmeans:3", "--resume"]].concat());
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("disentangle epoch"), "stage 1 trained again: {err}");
+    assert_eq!(std::fs::read(&stage1).unwrap(), before, "stage 1 changed on resume");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -359,6 +359,9 @@ mod tests {
         }
     }
 
+    /// One chunk update: `(p, g, m, v)`.
+    type Update<'a, T> = dyn Fn(&mut [T], &[T], &mut [T], &mut [T]) + 'a;
+
     /// Every vector width this CPU has gives the portable loop's bits, on values that cross
     /// the flush thresholds (magnitudes down to 1e-40) and on ordinary ones, in f32 and f64.
     #[test]
@@ -391,7 +394,7 @@ mod tests {
                 // 1 003 elements: every width's remainder loop runs too.
                 let data: Vec<Vec<T>> =
                     (1..5).map(|k| log_uniform(1003, lo, k, k != 4).into_iter().map(&conv).collect()).collect();
-                let run = |f: &dyn Fn(&mut [T], &[T], &mut [T], &mut [T])| {
+                let run = |f: &Update<'_, T>| {
                     let (mut p, mut m, mut v) = (data[0].clone(), data[2].clone(), data[3].clone());
                     f(&mut p, &data[1], &mut m, &mut v);
                     [p, m, v].iter().flatten().map(|&x| to_bits(x)).collect::<Vec<u64>>()

@@ -88,8 +88,9 @@ impl Preset {
     /// multiply-adds, which is what fits the budget into an hour on two cores.
     /// `docs/experiments.md` shows the calibration (with half of the training split s0 stays
     /// below 0.9 on object hue; with all of it 20 000 steps suffice on one seed, not on the
-    /// next) and the preset's run: s0 reaches 0.97–1.00 on object hue on every seed, but also
-    /// carries the object's scale better than any other subspace, so the verdict fails.
+    /// next) and the preset's run: s0 reaches 1.000 on object hue on every seed, but also
+    /// carries the object's scale better than any other subspace, so the verdict fails (a
+    /// stronger distance term, λ_dist = 3, moves the leak from scale to shape).
     /// Every non-principal factor gets an oracle-aux arm.
     pub fn shapes3d() -> Preset {
         let stage1 = Stage1Config {
