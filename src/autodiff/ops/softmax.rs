@@ -12,7 +12,7 @@
 use super::{check_axis, fmt_shape};
 use crate::autodiff::{Element, Tensor, Var};
 use crate::error::{Error, Result};
-use ndarray::{ArrayD, Axis, IxDyn, Zip};
+use ndarray::{ArrayD, Axis, Dimension, IxDyn, Zip};
 use std::rc::Rc;
 
 fn softmax_array<T: Element>(x: &Tensor<T>, axis: usize) -> Tensor<T> {
@@ -29,6 +29,13 @@ fn softmax_array<T: Element>(x: &Tensor<T>, axis: usize) -> Tensor<T> {
         }
     }
     y
+}
+
+/// `ln Σⱼ e^{xⱼ}` of one lane, shifted by its maximum `m` for stability: `m + ln Σⱼ e^{xⱼ−m}`
+/// (the terms summed in lane order).
+fn log_sum_exp<T: Element, D: Dimension>(lane: ndarray::ArrayView<'_, T, D>) -> T {
+    let m = lane.iter().fold(-T::INFINITY, |a, &b| a.max(b));
+    m + lane.iter().map(|&v| (v - m).exp()).fold(T::ZERO, |a, b| a + b).ln()
 }
 
 /// Σ over `axis` of `a ⊙ b`, kept as a size-1 axis (so it broadcasts back).
@@ -61,8 +68,7 @@ impl<'t, T: Element> Var<'t, T> {
         check_axis("log_softmax", xv.shape(), axis)?;
         let mut y = (*xv).clone();
         for mut lane in y.lanes_mut(Axis(axis)) {
-            let m = lane.iter().fold(-T::INFINITY, |a, &b| a.max(b));
-            let lse = m + lane.iter().map(|&v| (v - m).exp()).fold(T::ZERO, |a, b| a + b).ln();
+            let lse = log_sum_exp(lane.view());
             lane.mapv_inplace(|v| v - lse);
         }
         let y = Rc::new(y);
@@ -101,9 +107,7 @@ impl<'t, T: Element> Var<'t, T> {
         let mut total = T::ZERO;
         for (row, &t) in targets.iter().enumerate() {
             let lane = xv.index_axis(Axis(0), row);
-            let m = lane.iter().fold(-T::INFINITY, |a, &b| a.max(b));
-            let lse = m + lane.iter().map(|&v| (v - m).exp()).fold(T::ZERO, |a, b| a + b).ln();
-            total += lse - lane[t];
+            total += log_sum_exp(lane.view()) - lane[t];
         }
         let inv_n = T::ONE / T::from_usize(n);
         let out = ArrayD::from_elem(IxDyn(&[]), total * inv_n);

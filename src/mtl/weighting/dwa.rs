@@ -47,9 +47,6 @@ impl Weighting for DynamicWeightAverage {
         }
         let (prev, prev2) = (&self.history[e - 1], &self.history[e - 2]);
         let z: Vec<f64> = prev.iter().zip(prev2).map(|(a, b)| a / b / self.temperature).collect();
-        let m = z.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b));
-        let ex: Vec<f64> = z.iter().map(|v| (v - m).exp()).collect();
-        let s: f64 = ex.iter().sum();
-        ex.iter().map(|v| self.n_tasks as f64 * v / s).collect()
+        super::scaled_softmax(&z)
     }
 }

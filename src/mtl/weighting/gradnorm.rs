@@ -43,10 +43,7 @@ impl GradNorm {
     }
     fn lambda(&self) -> Vec<f64> {
         let w: Vec<f64> = self.omega.value.iter().map(|&v| v as f64).collect();
-        let m = w.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b));
-        let e: Vec<f64> = w.iter().map(|v| (v - m).exp()).collect();
-        let s: f64 = e.iter().sum();
-        e.iter().map(|v| w.len() as f64 * v / s).collect()
+        super::scaled_softmax(&w)
     }
 }
 

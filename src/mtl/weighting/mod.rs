@@ -238,3 +238,12 @@ pub(crate) fn weighted_grad_sum(grads: &[Vec<f32>], w: &[f64]) -> Vec<f32> {
 pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
+
+/// `n · softmax(z)` for `n = z.len()` task weights (they sum to `n`), in f64, shifted by the
+/// maximum for stability: DWA's weights of the loss ratios and GradNorm's weights of its logits.
+pub(crate) fn scaled_softmax(z: &[f64]) -> Vec<f64> {
+    let m = z.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b));
+    let e: Vec<f64> = z.iter().map(|v| (v - m).exp()).collect();
+    let s: f64 = e.iter().sum();
+    e.iter().map(|v| z.len() as f64 * v / s).collect()
+}
