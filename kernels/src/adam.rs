@@ -92,20 +92,7 @@ pub fn adam_update<T: Float>(param: &mut [T], grad: &[T], m: &mut [T], v: &mut [
     let n = param.len();
     assert!(grad.len() == n && m.len() == n && v.len() == n, "adam_update: slice lengths differ");
     assert!(s.step >= 1, "adam_update: step counts from 1");
-    let bc1 = 1.0 - s.beta1.powi(s.step.min(i32::MAX as u64) as i32);
-    let bc2 = 1.0 - s.beta2.powi(s.step.min(i32::MAX as u64) as i32);
-    let c = Coeffs {
-        b1: T::from_f64(s.beta1),
-        one_m_b1: T::from_f64(1.0 - s.beta1),
-        b2: T::from_f64(s.beta2),
-        one_m_b2: T::from_f64(1.0 - s.beta2),
-        step_size: T::from_f64(s.lr / bc1),
-        sqrt_bc2: T::from_f64(bc2.sqrt()),
-        eps: T::from_f64(s.eps),
-        l2: if s.mode == WeightDecayMode::L2 { T::from_f64(s.weight_decay) } else { T::ZERO },
-        decay: if s.mode == WeightDecayMode::Decoupled { T::from_f64(1.0 - s.lr * s.weight_decay) } else { T::ONE },
-        floors: Floors::new(s, bc1, bc2),
-    };
+    let c = Coeffs::new(s);
     if par.for_work(n, 4 * CHUNK) == Par::Seq {
         update_chunk_dispatch(param, grad, m, v, &c);
     } else {
@@ -175,6 +162,26 @@ struct Coeffs<T> {
     l2: T,
     decay: T,
     floors: Floors<T>,
+}
+
+impl<T: Float> Coeffs<T> {
+    /// The coefficients of step `s`, rounded to `T` from `f64`.
+    fn new(s: &AdamStep) -> Self {
+        let bc1 = 1.0 - s.beta1.powi(s.step.min(i32::MAX as u64) as i32);
+        let bc2 = 1.0 - s.beta2.powi(s.step.min(i32::MAX as u64) as i32);
+        Coeffs {
+            b1: T::from_f64(s.beta1),
+            one_m_b1: T::from_f64(1.0 - s.beta1),
+            b2: T::from_f64(s.beta2),
+            one_m_b2: T::from_f64(1.0 - s.beta2),
+            step_size: T::from_f64(s.lr / bc1),
+            sqrt_bc2: T::from_f64(bc2.sqrt()),
+            eps: T::from_f64(s.eps),
+            l2: if s.mode == WeightDecayMode::L2 { T::from_f64(s.weight_decay) } else { T::ZERO },
+            decay: if s.mode == WeightDecayMode::Decoupled { T::from_f64(1.0 - s.lr * s.weight_decay) } else { T::ONE },
+            floors: Floors::new(s, bc1, bc2),
+        }
+    }
 }
 
 /// Input magnitudes below which a product would be subnormal (see the module docs).
@@ -359,6 +366,11 @@ mod tests {
         }
     }
 
+    /// Stage 1's Adam settings (lr 5e-4, wd 1e-6 as L2, default β and ε) at step `step`.
+    fn stage1_step(step: u64) -> AdamStep {
+        AdamStep { lr: 5e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 1e-6, mode: WeightDecayMode::L2, step }
+    }
+
     /// One chunk update: `(p, g, m, v)`.
     type Update<'a, T> = dyn Fn(&mut [T], &[T], &mut [T], &mut [T]) + 'a;
 
@@ -367,29 +379,7 @@ mod tests {
     #[test]
     fn every_vector_width_gives_the_same_bits() {
         fn check<T: Float>(conv: impl Fn(f32) -> T, to_bits: impl Fn(T) -> u64) {
-            let s = AdamStep {
-                lr: 5e-4,
-                beta1: 0.9,
-                beta2: 0.999,
-                eps: 1e-8,
-                weight_decay: 1e-6,
-                mode: WeightDecayMode::L2,
-                step: 9,
-            };
-            let bc1 = 1.0 - s.beta1.powi(9);
-            let bc2 = 1.0 - s.beta2.powi(9);
-            let c = Coeffs {
-                b1: T::from_f64(s.beta1),
-                one_m_b1: T::from_f64(1.0 - s.beta1),
-                b2: T::from_f64(s.beta2),
-                one_m_b2: T::from_f64(1.0 - s.beta2),
-                step_size: T::from_f64(s.lr / bc1),
-                sqrt_bc2: T::from_f64(bc2.sqrt()),
-                eps: T::from_f64(s.eps),
-                l2: T::from_f64(s.weight_decay),
-                decay: T::ONE,
-                floors: Floors::new(&s, bc1, bc2),
-            };
+            let c = Coeffs::<T>::new(&stage1_step(9));
             for lo in [-40.0, -6.0] {
                 // 1 003 elements: every width's remainder loop runs too.
                 let data: Vec<Vec<T>> =
@@ -424,15 +414,7 @@ mod tests {
     fn a_tiny_epsilon_turns_the_flush_off() {
         // ε = 1e-30: a flushed v would make the step m/ε; the plain update runs instead, even on
         // values that reach the subnormal range.
-        let s = AdamStep {
-            lr: 5e-4,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-30,
-            weight_decay: 1e-6,
-            mode: WeightDecayMode::L2,
-            step: 1,
-        };
+        let s = AdamStep { eps: 1e-30, ..stage1_step(1) };
         let (got, want) = both(&s, -40.0);
         assert_eq!(bits(&got), bits(&want));
         // The default ε flushes: the same data then differs somewhere.
@@ -442,15 +424,7 @@ mod tests {
 
     #[test]
     fn each_floor_is_the_threshold_of_its_product_within_rounding() {
-        let s = AdamStep {
-            lr: 5e-4,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay: 1e-6,
-            mode: WeightDecayMode::L2,
-            step: 3,
-        };
+        let s = stage1_step(3);
         let bc1 = 1.0 - s.beta1.powi(3);
         let bc2 = 1.0 - s.beta2.powi(3);
         let f = Floors::<f32>::new(&s, bc1, bc2);

@@ -43,7 +43,7 @@ def load(directory, name):
 
 
 def main():
-    if len(sys.argv) != 2:
+    if len(sys.argv) != 2 or sys.argv[1].startswith("-"):
         sys.exit("usage: cluster_data.py DIR")
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)

@@ -39,11 +39,7 @@ def main():
         return fn
 
     with threadpool_limits(limits=args.threads):
-        fit(x[:5_000])()
-        if args.quick:
-            times = timing.time_calls(fit(x), warmup=0, min_calls=1, min_seconds=0.0)
-        else:
-            times = timing.time_calls(fit(x), warmup=0, min_calls=3, min_seconds=3.0)
+        times = timing.time_fits(fit, x, quick=args.quick, warm_rows=5_000)
     timing.report("hdbscan fit", times, threads=args.threads, hdbscan=version("hdbscan"))
 
 

@@ -52,11 +52,7 @@ def main():
 
     make = lloyd if args.which == "lloyd" else plusplus
     with threadpool_limits(limits=args.threads):
-        make(x[:20_000])()
-        if args.quick:
-            times = timing.time_calls(make(x), warmup=0, min_calls=1, min_seconds=0.0)
-        else:
-            times = timing.time_calls(make(x), warmup=0, min_calls=3, min_seconds=3.0)
+        times = timing.time_fits(make, x, quick=args.quick, warm_rows=20_000)
     timing.report(f"scikit-learn {args.which}", times, threads=args.threads, sklearn=sklearn.__version__)
 
 

@@ -40,6 +40,15 @@ def time_calls(fn, *, warmup, min_calls, min_seconds):
     return times
 
 
+def time_fits(make, x, *, quick, warm_rows):
+    """Times `make(x)` (a clustering fit) after one untimed fit of `make(x[:warm_rows])`: at
+    least 3 calls and 3 s, or a single call in quick mode."""
+    make(x[:warm_rows])()
+    if quick:
+        return time_calls(make(x), warmup=0, min_calls=1, min_seconds=0.0)
+    return time_calls(make(x), warmup=0, min_calls=3, min_seconds=3.0)
+
+
 def report(label, times, **extra):
     med = statistics.median(times)
     details = " ".join(f"{k}={v}" for k, v in extra.items())
