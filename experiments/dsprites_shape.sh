@@ -1,11 +1,24 @@
 #!/usr/bin/env bash
 # Experiment (d): procedural dSprites (24 000 images) at 32 x 32, shape as the principal factor,
 # the stage-1 recipe that isolates shape on 3DShapes (minimal pairs, lambda_dist 30, lambda_cons
-# 1, 8 000 steps), scarce labels (5 % kept, 20 % of that for validation), 5 seeds; the
-# reference's rule and the subspace carrying scale.
+# 1, 8 000 steps), scarce labels (5 % kept, 20 % of that for validation), 5 seeds. One stage 1
+# per seed, shared by every variant: the reference's subspace rule; the subspace that best
+# predicts each other factor on the validation split; k-means with k = 2, 4, 8, 16 and HDBSCAN
+# (min cluster size 200, the reference's); the equal, uw and pcgrad weightings; and
+# detaux-mtl-val.
 . "$(dirname "$0")/common.sh"
 BASE=dsprites-shape
 FLAGS=(--preset shapes3d --dataset dsprites-synth:24000 --principal shape --image-size 32 --train-fraction 0.05
-    --lambda-distance 30 --pairs-per-epoch 25600 --seeds 5 --clustering kmeans:4)
-run_experiment "$BASE" "${FLAGS[@]}"
-run_variant "$BASE-carrying-scale" "$BASE" "${FLAGS[@]}" --subspace carrying:scale --oracle-aux none
+    --lambda-distance 30 --pairs-per-epoch 25600 --seeds 5)
+run_experiment "$BASE" "${FLAGS[@]}" --clustering kmeans:4
+for f in scale orientation pos_x pos_y; do
+    run_variant "$BASE-carrying-$f" "$BASE" "${FLAGS[@]}" --clustering kmeans:4 --subspace "carrying:$f" --oracle-aux none
+done
+for c in kmeans:2 kmeans:8 kmeans:16 hdbscan:200; do
+    run_variant "$BASE-${c/:/}" "$BASE" "${FLAGS[@]}" --clustering "$c" --oracle-aux none
+done
+for w in uw pcgrad; do
+    run_variant "$BASE-$w" "$BASE" "${FLAGS[@]}" --clustering kmeans:4 --weighting "$w" --oracle-aux none
+done
+run_variant "$BASE-mtl-val" "$BASE" "${FLAGS[@]}" --clustering kmeans:4 --oracle-aux none \
+    --mtl-val-epochs 3 --mtl-val-clusterings kmeans:2,kmeans:4,kmeans:8

@@ -17,6 +17,9 @@ pub struct Bar {
     prefix: String,
     start: Instant,
     pairs: usize,
+    /// When the current epoch's first step started, and its pairs so far (stage 1).
+    epoch_start: Instant,
+    epoch_pairs: usize,
 }
 
 impl Bar {
@@ -31,7 +34,8 @@ impl Bar {
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar.set_prefix(prefix.to_string());
-        Bar { bar, prefix: prefix.to_string(), start: Instant::now(), pairs: 0 }
+        let now = Instant::now();
+        Bar { bar, prefix: prefix.to_string(), start: now, pairs: 0, epoch_start: now, epoch_pairs: 0 }
     }
 
     /// Seconds since the bar was made.
@@ -58,6 +62,7 @@ impl Drop for Bar {
 impl Observer<Stage1Trainer> for Bar {
     fn on_step(&mut self, t: &Stage1Trainer, r: &Stage1Step) -> Result<Control> {
         self.pairs += r.pairs;
+        self.epoch_pairs += r.pairs;
         let rate = self.pairs as f64 / self.seconds().max(1e-9);
         self.bar.set_length((t.config().epochs * r.batches_per_epoch) as u64);
         self.bar.set_position(r.global_step);
@@ -66,7 +71,11 @@ impl Observer<Stage1Trainer> for Bar {
         Ok(Control::Continue)
     }
     fn on_epoch(&mut self, _: &Stage1Trainer, r: &Stage1Epoch) -> Result<Control> {
-        self.line(r);
+        // The epoch's throughput end to end: pair sampling, loading, noise, steps, logging,
+        // checkpoints and the validation pass (compare with `benches/train_step.rs`).
+        let rate = self.epoch_pairs as f64 / self.epoch_start.elapsed().as_secs_f64().max(1e-9);
+        self.line(format!("{r} | {rate:.1} pairs/s"));
+        (self.epoch_start, self.epoch_pairs) = (Instant::now(), 0);
         Ok(Control::Continue)
     }
 }
