@@ -4,9 +4,15 @@
 //! the native kernels (ids `1t`, `2t`) and on the portable ones (`portable-1t`, `portable-2t`,
 //! the cost of `--kernels portable`).
 //!
+//! `DETAUX_BENCH_BATCH=B` (2..=1024) times instead only the curve point of `tools/curves.sh`:
+//! the same 64×64×3 step with B pairs on the native kernels, ids
+//! `stage1_train_step_curve/bB-1t` and `…-2t`.
+//!
 //! The same step in PyTorch is the reference side of `benches/README.md`.
 //! Run: `cargo bench --bench train_step` (`-- --quick` to check it works). Like the `detaux`
 //! binary, the bench first calls [`detaux::tune_allocator_for_training`].
+
+mod common;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use detaux::autodiff::Tape;
@@ -22,21 +28,76 @@ use std::time::Duration;
 
 const B: usize = 32;
 
+/// The inputs of a step with `batch` pairs: two image batches, the forced oracle and the mixes.
+struct Batch {
+    x1: Array4<f32>,
+    x2: Array4<f32>,
+    oracle: Oracle,
+    mixes: Vec<(usize, usize)>,
+}
+
+fn batch(batch: usize, side: usize, seeds: &SeedTree) -> Batch {
+    let mut rng = seeds.rng("data");
+    let mut images = || Array4::<f32>::from_shape_fn((batch, 3, side, side), |_| rng.gen::<f32>());
+    let (x1, x2) = (images(), images());
+    let differs: Vec<bool> = (0..batch).map(|b| b % 2 == 0).collect();
+    let mixes = sample_mixes(10, batch, &mut seeds.rng("mixes"));
+    Batch { x1, x2, oracle: Oracle::Forced { differs }, mixes }
+}
+
+/// Benchmarks one training step on `input` in `pool` (a fresh model and Adam state).
+fn bench_step(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    id: String,
+    pool: &ThreadPool,
+    input: &Batch,
+    side: usize,
+    seeds: &SeedTree,
+) {
+    let betas = Betas::all_on();
+    let losses = LossConfig::default();
+    let config = ModelConfig { image_size: side, ..ModelConfig::default() };
+    let mut model = DisentangleModel::<f32>::new(config, &mut seeds.rng("init")).expect("model");
+    let mut opt = Adam::new(Stage1Config::default().adam).expect("adam");
+    g.bench_function(BenchmarkId::from_parameter(id), |bench| {
+        bench.iter(|| {
+            pool.install(|| {
+                let tape = Tape::new();
+                let out = training_step(
+                    &model,
+                    &tape,
+                    input.x1.clone().into_dyn(),
+                    input.x2.clone().into_dyn(),
+                    &input.oracle,
+                    &betas,
+                    &losses,
+                    Some(&input.mixes),
+                )
+                .expect("step");
+                let grads = tape.backward(out.loss).expect("backward");
+                opt.step(&mut model, &grads).expect("adam");
+                out.terms.total
+            })
+        })
+    });
+}
+
 fn bench_train_step(c: &mut Criterion) {
     // As the `detaux` binary does: reuse freed tensor buffers across steps.
     detaux::tune_allocator_for_training();
     let seeds = SeedTree::new(4);
-    let mut rng = seeds.rng("data");
-    let images = |side: usize, rng: &mut detaux::rng::Rng| {
-        Array4::<f32>::from_shape_fn((B, 3, side, side), |_| rng.gen::<f32>())
-    };
-    let inputs = [64usize, 32, 16].map(|s| (s, images(s, &mut rng), images(s, &mut rng)));
-    let differs: Vec<bool> = (0..B).map(|b| b % 2 == 0).collect();
-    let oracle = Oracle::Forced { differs };
-    let mixes = sample_mixes(10, B, &mut seeds.rng("mixes"));
-    let betas = Betas::all_on();
-    let losses = LossConfig::default();
-    let adam = Stage1Config::default().adam;
+    if let Some(pairs) = common::env_size("DETAUX_BENCH_BATCH", 2, 1024) {
+        let input = batch(pairs, 64, &seeds);
+        let mut g = c.benchmark_group("stage1_train_step_curve");
+        g.sample_size(20).measurement_time(Duration::from_secs(15)).warm_up_time(Duration::from_secs(3));
+        for threads in [1usize, 2] {
+            let pool = ThreadPool::new(threads).expect("pool");
+            bench_step(&mut g, format!("b{pairs}-{threads}t"), &pool, &input, 64, &seeds);
+        }
+        g.finish();
+        return;
+    }
+    let inputs = [64usize, 32, 16].map(|side| (side, batch(B, side, &seeds)));
     let mut g = c.benchmark_group("stage1_train_step_b32");
     g.sample_size(20).measurement_time(Duration::from_secs(15)).warm_up_time(Duration::from_secs(3));
     let cases = [1usize, 2].into_iter().flat_map(|t| {
@@ -54,31 +115,8 @@ fn bench_train_step(c: &mut Criterion) {
             (64, KernelSet::Portable) => format!("portable-{threads}t"),
             _ => format!("side{side}-{threads}t"),
         };
-        let (_, x1, x2) = inputs.iter().find(|(s, _, _)| *s == side).expect("input side");
-        let config = ModelConfig { image_size: side, ..ModelConfig::default() };
-        let mut model = DisentangleModel::<f32>::new(config, &mut seeds.rng("init")).expect("model");
-        let mut opt = Adam::new(adam).expect("adam");
-        g.bench_with_input(BenchmarkId::from_parameter(id), &threads, |bench, _| {
-            bench.iter(|| {
-                pool.install(|| {
-                    let tape = Tape::new();
-                    let out = training_step(
-                        &model,
-                        &tape,
-                        x1.clone().into_dyn(),
-                        x2.clone().into_dyn(),
-                        &oracle,
-                        &betas,
-                        &losses,
-                        Some(&mixes),
-                    )
-                    .expect("step");
-                    let grads = tape.backward(out.loss).expect("backward");
-                    opt.step(&mut model, &grads).expect("adam");
-                    out.terms.total
-                })
-            })
-        });
+        let (_, input) = inputs.iter().find(|(s, _)| *s == side).expect("input side");
+        bench_step(&mut g, id, &pool, input, side, &seeds);
     }
     g.finish();
 }

@@ -1,12 +1,13 @@
 #!/usr/bin/env python
-"""`hdbscan` package side of tools/compare.sh: one HDBSCAN fit, timed.
+"""`hdbscan` package side of tools/compare.sh and tools/curves.sh: one HDBSCAN fit, timed.
 
-    python tools/anchors/hdbscan_fit.py --data DIR [--threads T] [--quick]
+    python tools/anchors/hdbscan_fit.py --data DIR [--n N] [--threads T] [--quick]
 
-benches/hdbscan.rs `hdbscan_fit_50000x10_mcs200/T`: hdbscan.HDBSCAN(min_cluster_size=200,
-core_dist_n_jobs=T).fit(X) on the 50 000 x 10 float32 blobs of tools/anchors/cluster_data.py
-in DIR (min_samples defaults to min_cluster_size on both sides; the package picks its
-Boruvka k-d tree for this low dimension).
+benches/hdbscan.rs `hdbscan_fit_50000x10_mcs200/T` (other N: `hdbscan_fit_curve/nN-Tt`):
+hdbscan.HDBSCAN(min_cluster_size=200, core_dist_n_jobs=T).fit(X) on the N x 10 float32 blobs
+of tools/anchors/cluster_data.py in DIR (default N = 50 000; min_samples defaults to
+min_cluster_size on both sides; the package picks its Boruvka k-d tree for this low
+dimension).
 
 Threads: core_dist_n_jobs = T and threadpoolctl.threadpool_limits(T). Timing
 (tools/anchors/timing.py): a warm-up fit on the first 5 000 rows, then the median of
@@ -26,9 +27,10 @@ MIN_CLUSTER_SIZE = 200
 def main():
     p = timing.parser(__doc__.splitlines()[1])
     p.add_argument("--data", required=True, help="directory written by tools/anchors/cluster_data.py")
+    p.add_argument("--n", type=int, default=cluster_data.HDBSCAN_N, help="rows (default %(default)s)")
     args = p.parse_args()
     timing.check_threads(args.threads)
-    x = cluster_data.load(args.data, cluster_data.HDBSCAN_X)
+    x = cluster_data.load(args.data, cluster_data.hdbscan_x(args.n))
 
     def fit(rows):
         def fn():

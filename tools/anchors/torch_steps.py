@@ -1,18 +1,19 @@
 #!/usr/bin/env python
-"""PyTorch side of tools/compare.sh: one stage-1 or one stage-3 (MTL) training step, timed.
+"""PyTorch side of tools/compare.sh and tools/curves.sh: one stage-1 or one stage-3 (MTL) training step, timed.
 
-    python tools/anchors/torch_steps.py --which stage1|mtl [--threads T] [--quick]
+    python tools/anchors/torch_steps.py --which stage1|mtl [--batch B] [--threads T] [--quick]
 
-stage1 is the step of benches/train_step.rs (ids `1t`, `2t`): B = 32 pairs of 64x64x3 images
-(uniform in [0, 1)), the SimpleConv64 autoencoder with K = 10 projectors of d = 10, every term
-of the stage-1 loss with beta1 = beta2 = beta3 = 1 (reconstruction MSE, sparsity, consistency on
-2B = 64 of the K*B mixes, distance with the oracle forced on every other pair, the detached
+stage1 is the step of benches/train_step.rs (ids `1t`, `2t`; other B:
+`stage1_train_step_curve/bB-Tt`): B = 32 pairs (--batch B) of 64x64x3 images (uniform in
+[0, 1)), the SimpleConv64 autoencoder with K = 10 projectors of d = 10, every term of the
+stage-1 loss with beta1 = beta2 = beta3 = 1 (reconstruction MSE, sparsity, consistency on
+2B of the K*B mixes, distance with the oracle forced on every other pair, the detached
 distribution term; lambdas 0.1, 0.1, 100, 1e-4), backward, and one Adam step (lr 5e-4,
 weight_decay 1e-6, L2 as torch.optim.Adam applies it). The model and the loss are
 `build` and `step` of tools/stage1_parity.py (the reference `BasicModel.training_step`),
 here in float32.
 
-mtl is the step of benches/mtl_step.rs (ids `threads_T`): batch 32 of 64x64x3 images, the
+mtl is the step of benches/mtl_step.rs (ids `threads_T`): batch B = 32 (--batch B) of 64x64x3 images, the
 trunk Conv(4, 2, 1)+ReLU with widths 32, 32, 64, 64, flatten to 1024, two heads
 Linear(1024, 512)-Dropout(0.1)-ReLU-Linear(512, C) for C = 4 and 6, the sum of the two
 cross-entropies (equal weighting), backward, AdamW (lr 1e-4, weight_decay 5e-3), dropout on.
@@ -33,10 +34,9 @@ import timing  # noqa: E402
 
 torch.set_default_dtype(torch.float32)
 
-B = 32
 
 
-def stage1_step_fn():
+def stage1_step_fn(B):
     enc, dec, projs, _ = stage1_parity.build(d=10, K=10, c=3)
     params = list(enc.parameters()) + list(dec.parameters()) + list(projs.parameters())
     opt = torch.optim.Adam(params, lr=5e-4, weight_decay=1e-6)
@@ -58,7 +58,7 @@ def stage1_step_fn():
     return fn
 
 
-def mtl_step_fn():
+def mtl_step_fn(B):
     def conv(i, o):
         return [nn.Conv2d(i, o, 4, 2, 1), nn.ReLU()]
 
@@ -87,11 +87,14 @@ def mtl_step_fn():
 def main():
     p = timing.parser(__doc__.splitlines()[1])
     p.add_argument("--which", choices=["stage1", "mtl"], required=True)
+    p.add_argument("--batch", type=int, default=32, help="pairs (stage1) or images (mtl) per step (default 32)")
     args = p.parse_args()
     timing.check_threads(args.threads)
+    if not 2 <= args.batch <= 4096:
+        sys.exit(f"error: --batch must be in 2..=4096, got {args.batch}")
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    fn = stage1_step_fn() if args.which == "stage1" else mtl_step_fn()
+    fn = stage1_step_fn(args.batch) if args.which == "stage1" else mtl_step_fn(args.batch)
     if args.quick:
         times = timing.time_calls(fn, warmup=1, min_calls=3, min_seconds=0.0)
     else:
