@@ -88,10 +88,11 @@ impl Preset {
     /// below 0.9 on object hue; at 16 × 16 s0 reaches 1.000 on object hue on every seed but
     /// also carries the object's scale better than any other subspace (a stronger distance
     /// term, λ_dist = 3, moves that leak to shape), so the verdict fails; at 32 × 32 the other
-    /// subspaces encode the object's geometry and the verdict holds (s0 0.989 on object hue,
-    /// scale and shape best predicted elsewhere). A 32 × 32 step costs about twice a 16 × 16
-    /// one, so the preset takes longer than an hour on two cores (`docs/experiments.md` gives
-    /// the wall time). Every non-principal factor gets an oracle-aux arm.
+    /// subspaces encode the object's geometry and the verdict holds on the calibration seed
+    /// (s0 0.989 on object hue, scale and shape best predicted elsewhere). A 32 × 32 step
+    /// costs about twice a 16 × 16 one, so the preset takes about two hours on two cores
+    /// (`docs/experiments.md` gives the estimate). Every non-principal factor gets an
+    /// oracle-aux arm.
     pub fn shapes3d() -> Preset {
         let stage1 = Stage1Config {
             epochs: 10,
