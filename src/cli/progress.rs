@@ -17,9 +17,11 @@ pub struct Bar {
     prefix: String,
     start: Instant,
     pairs: usize,
-    /// When the current epoch's first step started, and its pairs so far (stage 1).
+    /// When the current epoch started (the previous epoch's end), its pairs (stage 1) or
+    /// images (stage 3) so far, and when its last step ended (stage 3).
     epoch_start: Instant,
-    epoch_pairs: usize,
+    epoch_items: usize,
+    last_step: Instant,
 }
 
 impl Bar {
@@ -35,7 +37,7 @@ impl Bar {
         );
         bar.set_prefix(prefix.to_string());
         let now = Instant::now();
-        Bar { bar, prefix: prefix.to_string(), start: now, pairs: 0, epoch_start: now, epoch_pairs: 0 }
+        Bar { bar, prefix: prefix.to_string(), start: now, pairs: 0, epoch_start: now, epoch_items: 0, last_step: now }
     }
 
     /// Seconds since the bar was made.
@@ -62,7 +64,7 @@ impl Drop for Bar {
 impl Observer<Stage1Trainer> for Bar {
     fn on_step(&mut self, t: &Stage1Trainer, r: &Stage1Step) -> Result<Control> {
         self.pairs += r.pairs;
-        self.epoch_pairs += r.pairs;
+        self.epoch_items += r.pairs;
         let rate = self.pairs as f64 / self.seconds().max(1e-9);
         self.bar.set_length((t.config().epochs * r.batches_per_epoch) as u64);
         self.bar.set_position(r.global_step);
@@ -73,22 +75,29 @@ impl Observer<Stage1Trainer> for Bar {
     fn on_epoch(&mut self, _: &Stage1Trainer, r: &Stage1Epoch) -> Result<Control> {
         // The epoch's throughput end to end: pair sampling, loading, noise, steps, logging,
         // checkpoints and the validation pass (compare with `benches/train_step.rs`).
-        let rate = self.epoch_pairs as f64 / self.epoch_start.elapsed().as_secs_f64().max(1e-9);
+        let rate = self.epoch_items as f64 / self.epoch_start.elapsed().as_secs_f64().max(1e-9);
         self.line(format!("{r} | {rate:.1} pairs/s"));
-        (self.epoch_start, self.epoch_pairs) = (Instant::now(), 0);
+        (self.epoch_start, self.epoch_items) = (Instant::now(), 0);
         Ok(Control::Continue)
     }
 }
 
 impl Observer<MtlTrainer> for Bar {
     fn on_step(&mut self, _: &MtlTrainer, r: &MtlStep) -> Result<Control> {
+        self.epoch_items += r.images;
+        self.last_step = Instant::now();
         self.bar.set_length(r.total_steps as u64);
         self.bar.set_position(r.global_step as u64);
         self.bar.set_message(format!("epoch {} loss {:.4}", r.epoch + 1, r.loss));
         Ok(Control::Continue)
     }
     fn on_epoch(&mut self, _: &MtlTrainer, r: &MtlEpoch) -> Result<Control> {
-        self.line(r);
+        // The training part of the epoch end to end: shuffling, batching, u8 -> f32, the steps
+        // and the observer (not the evaluation after the last step); compare with
+        // `benches/mtl_step.rs`.
+        let seconds = self.last_step.duration_since(self.epoch_start).as_secs_f64().max(1e-9);
+        self.line(format!("{r} | {:.1} training images/s", self.epoch_items as f64 / seconds));
+        (self.epoch_start, self.epoch_items) = (Instant::now(), 0);
         Ok(Control::Continue)
     }
 }

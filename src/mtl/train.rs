@@ -280,6 +280,8 @@ pub struct MtlStep {
     pub global_step: usize,
     /// Steps of the whole run.
     pub total_steps: usize,
+    /// Images in the step's batch.
+    pub images: usize,
     /// The step's weighted total loss.
     pub loss: f64,
 }
@@ -531,6 +533,7 @@ pub fn train(
                 batches_per_epoch: steps_per_epoch,
                 global_step: steps,
                 total_steps,
+                images: batch.len(),
                 loss: out.total,
             };
             if observer.on_step(&trainer, &record)? == Control::Stop {
