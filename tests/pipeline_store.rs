@@ -153,3 +153,53 @@ fn a_failing_seed_stops_the_seeds_beside_it_and_its_error_is_returned() {
     assert!(err.to_string().contains("seed 1235 fails on purpose"), "{err}");
     assert!(finished.lock().unwrap().is_empty(), "seed 1234 trained on after seed 1235 failed");
 }
+
+/// Records the per-epoch verdicts a run reports.
+#[derive(Default)]
+struct EpochVerdicts(Vec<(u64, usize, detaux::pipeline::verdict::Verdict)>);
+impl PipelineObserver for EpochVerdicts {
+    fn on_epoch_verdict(&mut self, seed: u64, epoch: usize, v: &detaux::pipeline::verdict::Verdict) {
+        self.0.push((seed, epoch, v.clone()));
+    }
+}
+
+/// `probe_every_epoch` reports one verdict per stage-1 epoch, the last one equal to the run's
+/// verdict (the same model, the same probed images), and changes nothing else in the report;
+/// a resumed run reports only the epochs it trained.
+#[test]
+fn probe_every_epoch_reports_each_epochs_verdict_and_changes_nothing_else() {
+    let mut config = tiny_config();
+    config.pipeline.stage1.epochs = 3;
+    let data = config.load_data().unwrap();
+    let (a, b, c) = (scratch("probe-off"), scratch("probe-on"), scratch("probe-resumed"));
+    let plain = metrics(&Experiment::new(config.clone()).unwrap(), &data, &a, &Stage1Source::Train);
+    assert_eq!(plain["details"]["seeds"][0]["stage1_epoch_verdicts"], serde_json::json!([]));
+
+    config.pipeline.probe_every_epoch = true;
+    let exp = Experiment::new(config.clone()).unwrap();
+    let mut seen = EpochVerdicts::default();
+    let report = exp.run_to_dir(&data, &b, &Stage1Source::Train, &mut seen).unwrap();
+    let epochs: Vec<(u64, usize)> = seen.0.iter().map(|(s, e, _)| (*s, *e)).collect();
+    assert_eq!(epochs, [(1234, 1), (1234, 2), (1234, 3)]);
+    assert_eq!(seen.0[2].2, report.seeds[0].verdict, "the last epoch's verdict is the run's");
+    let mut probed = report.to_json().unwrap();
+    probed.as_object_mut().unwrap().remove("timing");
+    let listed = probed["details"]["seeds"][0]["stage1_epoch_verdicts"].as_array().unwrap().clone();
+    assert_eq!(listed.len(), 3);
+    assert_eq!(listed[1]["epoch"], 2);
+    // Everything but the new list and the setting itself is the plain run's.
+    probed["details"]["seeds"][0]["stage1_epoch_verdicts"] = serde_json::json!([]);
+    assert_eq!(probed["arms"], plain["arms"]);
+    assert_eq!(probed["details"], plain["details"]);
+
+    // Interrupted after epoch 1, then resumed: the resumed run probes epochs 2 and 3 only.
+    assert!(exp.run_to_dir(&data, &c, &Stage1Source::Train, &mut Interrupting).is_err());
+    let mut resumed = EpochVerdicts::default();
+    exp.run_to_dir(&data, &c, &Stage1Source::Resume, &mut resumed).unwrap();
+    let epochs: Vec<usize> = resumed.0.iter().map(|(_, e, _)| *e).collect();
+    assert_eq!(epochs, [2, 3]);
+    assert_eq!(resumed.0[1].2, seen.0[2].2);
+    for d in [a, b, c] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}

@@ -130,6 +130,9 @@ impl PipelineObserver for RunProgress {
         self.line(format!("seed {seed}: {}", v.isolation_line()));
         self.line(format!("seed {seed}: {}", v.carried_line()));
     }
+    fn on_epoch_verdict(&mut self, seed: u64, epoch: usize, v: &Verdict) {
+        self.line(format!("seed {seed} disentangle epoch {epoch:>3}: {}", v.isolation_line()));
+    }
     fn stage1(&mut self, seed: u64) -> Box<dyn Observer<Stage1Trainer>> {
         Box::new(Bar::new(&format!("seed {seed} disentangle"), Some(&self.bars)))
     }

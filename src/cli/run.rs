@@ -110,6 +110,10 @@ pub struct RunArgs {
     /// data required), e.g. to compare clusterings or weightings on one stage 1.
     #[arg(long, value_name = "RUN_DIR")]
     pub stage1_from: Option<PathBuf>,
+    /// Also probe stage 1 at every epoch end and print that epoch's verdict (report.json:
+    /// `stage1_epoch_verdicts`): how many stage-1 epochs a setting needs.
+    #[arg(long)]
+    pub probe_every_epoch: bool,
 }
 
 /// The experiment settings of `args`: the preset, then every flag given.
@@ -159,6 +163,7 @@ pub fn experiment_config(args: &RunArgs) -> Result<ExperimentConfig> {
         p.split.val_fraction = if f == 0.0 { None } else { Some(f) };
     }
     set(&mut p.weighting, &args.weighting);
+    p.probe_every_epoch |= args.probe_every_epoch;
     let renames = [
         ("epochs", "--dis-epochs"),
         ("pairs_per_epoch", "--pairs-per-epoch"),

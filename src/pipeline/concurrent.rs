@@ -112,6 +112,9 @@ impl PipelineObserver for SeedObserver<'_, '_> {
     fn on_verdict(&mut self, seed: u64, verdict: &Verdict) {
         lock(&self.shared.observer).on_verdict(seed, verdict);
     }
+    fn on_epoch_verdict(&mut self, seed: u64, epoch: usize, verdict: &Verdict) {
+        lock(&self.shared.observer).on_epoch_verdict(seed, epoch, verdict);
+    }
     fn arm(&mut self, arm: &str, seed: u64) -> Box<dyn Observer<MtlTrainer>> {
         let inner = lock(&self.shared.observer).arm(arm, seed);
         Box::new(Cancellable { inner, seed, cancel: self.cancel.clone(), stopped: self.stopped.clone() })

@@ -31,7 +31,8 @@
 //! `probe_reconstruction`, `probe` (`factors`, `chance`, `accuracy[k][f]`, `n_train`, `n_test`,
 //! `neighbours`), `verdict`, `chosen_subspace`, `subspace_scores`, `aux_classes`, `aux_sizes`,
 //! `aux_nmi_with_factors`, `val_selection` (null, or `candidates[i]` with `subspace`,
-//! `clustering`, `classes`, `val_accuracy`, then `chosen` and `epochs`); `figures`; `timing`
+//! `clustering`, `classes`, `val_accuracy`, then `chosen` and `epochs`), `stage1_epoch_verdicts`
+//! (`[{epoch, verdict}]` with `probe_every_epoch`, else empty); `figures`; `timing`
 //! (per stage: `disentangle`, `probe`, `cluster`, `learn`, `select` = the cost of
 //! `detaux-mtl-val`'s choice).
 //!
@@ -200,6 +201,19 @@ pub struct SeedSummary {
     pub aux_nmi_with_factors: Vec<FactorNmi>,
     /// The `detaux-mtl-val` arm's candidates and choice, if it ran.
     pub val_selection: Option<Selection>,
+    /// With [`super::PipelineConfig::probe_every_epoch`], the verdict at every stage-1 epoch
+    /// end this run trained; else empty.
+    pub stage1_epoch_verdicts: Vec<EpochVerdict>,
+}
+
+/// The verdict on a stage-1 model at the end of one epoch.
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "io", derive(serde::Serialize))]
+pub struct EpochVerdict {
+    /// 1-based stage-1 epoch.
+    pub epoch: usize,
+    /// The verdict on the model at its end.
+    pub verdict: Verdict,
 }
 
 impl SeedSummary {
@@ -225,6 +239,11 @@ impl SeedSummary {
             aux_sizes: o.aux_sizes.clone(),
             aux_nmi_with_factors: o.aux_nmi.iter().map(|(f, v)| FactorNmi { factor: f.clone(), nmi: *v }).collect(),
             val_selection: o.val_selection.clone(),
+            stage1_epoch_verdicts: o
+                .epoch_verdicts
+                .iter()
+                .map(|(epoch, verdict)| EpochVerdict { epoch: *epoch, verdict: verdict.clone() })
+                .collect(),
         }
     }
 }
@@ -602,7 +621,7 @@ mod write {
                 "stage1_trained_on": "training split (after the validation carve-out)",
                 "probe": {"neighbours": p.probe.neighbours, "votes": "codes of the stage-1 training images",
                           "max_images": p.probe_max_images, "scored": "test split (seeded sample)",
-                          "isolation_threshold": p.isolation_threshold},
+                          "isolation_threshold": p.isolation_threshold, "every_epoch": p.probe_every_epoch},
                 "mtl_val": p.val_selection.as_ref().map(|v| json!({
                     "subspaces": v.subspaces, "epochs": v.epochs,
                     "clusterings": v.clusterings.iter().map(ToString::to_string).collect::<Vec<_>>(),

@@ -62,6 +62,7 @@ use crate::cluster::metrics::normalized_mutual_info;
 use crate::cluster::{cluster_codes, select_subspace, KMeans};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::models::DisentangleModel;
 use crate::mtl::data::{experiment_splits, labels_from_i64, labels_task, principal_task, SplitConfig};
 use crate::mtl::report::{pixel_kmeans_control, run_all_arms, run_arm, ArmRun, SeedTasks};
 use crate::mtl::weighting::WeightingSpec;
@@ -249,6 +250,11 @@ pub struct PipelineConfig {
     pub isolation_threshold: f64,
     /// The `detaux-mtl-val` arm ([`val_select`]); `None` = not trained.
     pub val_selection: Option<ValSelection>,
+    /// Also probe stage 1 at every epoch end and report each epoch's verdict
+    /// ([`PipelineObserver::on_epoch_verdict`], [`SeedOutcome::epoch_verdicts`]): how a
+    /// stage-1 budget is chosen. Costs one probe (encoding the training and probed images) per
+    /// epoch. Default off.
+    pub probe_every_epoch: bool,
 }
 
 /// [`crate::models::trunk_widths`] with the error named after the flag.
@@ -277,6 +283,7 @@ impl PipelineConfig {
             probe_max_images: 2000,
             isolation_threshold: verdict::ISOLATION_THRESHOLD,
             val_selection: None,
+            probe_every_epoch: false,
         }
     }
 
@@ -357,6 +364,9 @@ pub struct SeedOutcome {
     pub probe_images: Vec<usize>,
     /// The verdict on the probe.
     pub verdict: Verdict,
+    /// With [`PipelineConfig::probe_every_epoch`]: `(epoch, verdict)` at every stage-1 epoch end
+    /// this run trained (1-based epochs; a resumed run starts at its first new epoch), else empty.
+    pub epoch_verdicts: Vec<(usize, Verdict)>,
     /// The stage-3 runs (`stl`, `detaux-mtl`, `random-aux`, `pixel-kmeans-aux`, oracle arms).
     pub runs: Vec<ArmRun>,
     /// Wall time of each stage, seconds (not deterministic).
@@ -389,6 +399,11 @@ pub trait PipelineObserver {
     fn on_verdict(&mut self, seed: u64, verdict: &Verdict) {
         let _ = (seed, verdict);
     }
+    /// With [`PipelineConfig::probe_every_epoch`]: the verdict on seed `seed`'s stage-1 model
+    /// at the end of epoch `epoch` (1-based).
+    fn on_epoch_verdict(&mut self, seed: u64, epoch: usize, verdict: &Verdict) {
+        let _ = (seed, epoch, verdict);
+    }
     /// The observer of one stage-3 run.
     fn arm(&mut self, arm: &str, seed: u64) -> Box<dyn Observer<MtlTrainer>> {
         let _ = (arm, seed);
@@ -415,21 +430,68 @@ pub fn oracle_tasks(data: &Dataset, arms: &OracleArms) -> Result<Vec<(String, cr
     Ok(out)
 }
 
-/// Passes stage-1 events on and saves the state into the store at every epoch end.
-struct StoringObserver<'a> {
-    inner: &'a mut dyn Observer<Stage1Trainer>,
-    store: &'a mut dyn Stage1Store,
-    seed: u64,
-    data: u64,
+/// What the stage-1 probe reads: the data, the images whose codes vote (the training split)
+/// and the probed images.
+struct ProbeInputs<'a> {
+    data: &'a Dataset,
+    cfg: &'a PipelineConfig,
+    fit: &'a [usize],
+    probed: &'a [usize],
 }
 
-impl Observer<Stage1Trainer> for StoringObserver<'_> {
+impl ProbeInputs<'_> {
+    /// The probe table of `model` and the subspace the selection rule (or the override)
+    /// picks on the training codes.
+    fn table(&self, model: &DisentangleModel<f32>, override_k: Option<usize>) -> Result<(ProbeTable, usize)> {
+        let fit_codes = encode_subspaces(model, self.data, self.fit)?;
+        let fit_factors = self.data.factors().select(Axis(0), self.fit);
+        let probe_codes = encode_subspaces(model, self.data, self.probed)?;
+        let probe_factors = self.data.factors().select(Axis(0), self.probed);
+        let names: Vec<String> = self.data.factor_specs().iter().map(|s| s.name.clone()).collect();
+        let table = probe_fit_score(
+            fit_codes.view(),
+            fit_factors.view(),
+            probe_codes.view(),
+            probe_factors.view(),
+            &names,
+            self.cfg.probe,
+        )?;
+        let chosen = select_subspace(fit_codes.view(), override_k)?.chosen;
+        Ok((table, chosen))
+    }
+
+    /// The verdict on `model` (the reference's subspace rule names the carried factor).
+    fn verdict(&self, model: &DisentangleModel<f32>) -> Result<Verdict> {
+        let (table, chosen) = self.table(model, None)?;
+        verdict::verdict(&table, self.data.principal(), chosen, self.cfg.isolation_threshold)
+    }
+}
+
+/// Passes stage-1 events on, saves the state into the store at every epoch end and, if
+/// asked, probes the model there.
+struct StoringObserver<'i, 's, 'p, 'o> {
+    inner: &'i mut dyn Observer<Stage1Trainer>,
+    store: &'s mut dyn Stage1Store,
+    seed: u64,
+    data: u64,
+    /// The probe inputs, the pipeline's observer and the verdicts so far (`probe_every_epoch`).
+    probe: Option<(&'p ProbeInputs<'p>, &'p mut (dyn PipelineObserver + 'o))>,
+    verdicts: Vec<(usize, Verdict)>,
+}
+
+impl Observer<Stage1Trainer> for StoringObserver<'_, '_, '_, '_> {
     fn on_step(&mut self, t: &Stage1Trainer, r: &Stage1Step) -> Result<Control> {
         self.inner.on_step(t, r)
     }
     fn on_epoch(&mut self, t: &Stage1Trainer, r: &Stage1Epoch) -> Result<Control> {
         self.store.save(self.seed, t, self.data)?;
-        self.inner.on_epoch(t, r)
+        let control = self.inner.on_epoch(t, r)?;
+        if let Some((inputs, observer)) = &mut self.probe {
+            let v = inputs.verdict(t.model())?;
+            observer.on_epoch_verdict(self.seed, r.epoch + 1, &v);
+            self.verdicts.push((r.epoch + 1, v));
+        }
+        Ok(control)
     }
 }
 
@@ -465,6 +527,15 @@ pub fn run_seed(
     let principal = principal_task(data)?;
     let splits: Splits = experiment_splits(data, &cfg.split, &seeds)?;
 
+    // The probed test images: a seeded sample, fixed before stage 1 (the per-epoch probe uses
+    // the same ones).
+    let probe_images: Vec<usize> =
+        crate::viz::scatter::sample_rows(splits.test.len(), cfg.probe_max_images, &seeds.child("probe"), "images")
+            .into_iter()
+            .map(|i| splits.test[i])
+            .collect();
+    let inputs = ProbeInputs { data, cfg, fit: &splits.train, probed: &probe_images };
+
     observer.on_stage(seed, "disentangle");
     let t = Instant::now();
     let train_data = data.select(&splits.train)?;
@@ -477,8 +548,12 @@ pub fn run_seed(
         None => Stage1Trainer::new(s1, &train_data)?,
     };
     let mut s1_observer = observer.stage1(seed);
-    let mut storing = StoringObserver { inner: s1_observer.as_mut(), store, seed, data: fingerprint };
-    if trainer.run(&train_data, &mut storing)? == RunEnd::Stopped {
+    let probe = if cfg.probe_every_epoch { Some((&inputs, &mut *observer)) } else { None };
+    let mut storing =
+        StoringObserver { inner: s1_observer.as_mut(), store, seed, data: fingerprint, probe, verdicts: Vec::new() };
+    let end = trainer.run(&train_data, &mut storing)?;
+    let StoringObserver { store, verdicts: epoch_verdicts, .. } = storing;
+    if end == RunEnd::Stopped {
         return Err(Error::InvalidData(format!(
             "seed {seed}: stage 1 was stopped by its observer before it finished (its last epoch-end state is in the store)"
         )));
@@ -492,25 +567,7 @@ pub fn run_seed(
 
     observer.on_stage(seed, "probe");
     let t = Instant::now();
-    let probe_node = seeds.child("probe");
-    let probe_images: Vec<usize> =
-        crate::viz::scatter::sample_rows(splits.test.len(), cfg.probe_max_images, &probe_node, "images")
-            .into_iter()
-            .map(|i| splits.test[i])
-            .collect();
-    let fit_codes = encode_subspaces(trainer.model(), data, &splits.train)?;
-    let fit_factors = data.factors().select(Axis(0), &splits.train);
-    let probe_codes = encode_subspaces(trainer.model(), data, &probe_images)?;
-    let probe_factors = data.factors().select(Axis(0), &probe_images);
-    let names: Vec<String> = data.factor_specs().iter().map(|s| s.name.clone()).collect();
-    let table = probe_fit_score(
-        fit_codes.view(),
-        fit_factors.view(),
-        probe_codes.view(),
-        probe_factors.view(),
-        &names,
-        cfg.probe,
-    )?;
+    let (table, _) = inputs.table(trainer.model(), None)?;
     let probe_reconstruction =
         reconstruction_error(trainer.model(), trainer.config().losses.reconstruction, data, &probe_images)?;
     stage_seconds.push(("probe".to_string(), t.elapsed().as_secs_f64()));
@@ -616,6 +673,7 @@ pub fn run_seed(
         probe_reconstruction,
         probe_images,
         verdict,
+        epoch_verdicts,
         runs,
         stage_seconds,
         train_indices: splits.train.clone(),
