@@ -9,7 +9,7 @@
 . "$(dirname "$0")/common.sh"
 BASE=dsprites-shape
 FLAGS=(--preset shapes3d --dataset dsprites-synth:24000 --principal shape --image-size 32 --train-fraction 0.05
-    --lambda-distance 30 --pairs-per-epoch 25600 --seeds 5)
+    --lambda-distance 30 --pairs-per-epoch 25600 --epochs 10 --seeds 5)
 run_experiment "$BASE" "${FLAGS[@]}" --clustering kmeans:4
 for f in scale orientation pos_x pos_y; do
     run_variant "$BASE-carrying-$f" "$BASE" "${FLAGS[@]}" --clustering kmeans:4 --subspace "carrying:$f" --oracle-aux none
