@@ -28,47 +28,17 @@
 # the same numbers. Logs of every run, the raw results and the table go to <target dir>/compare/.
 set -euo pipefail
 
-die() {
-    echo "compare.sh: error: $*" >&2
-    exit 1
-}
+# shellcheck source-path=SCRIPTDIR source=common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh" compare.sh
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo=$(cd "$here/.." && pwd)
-anchors="$here/anchors"
-
-[[ $# -le 1 ]] || die "usage: tools/compare.sh [PYTHON] (or PY=PYTHON); got $# arguments"
-PY=${1:-${PY:-}}
-THREADS=${THREADS:-2}
-QUICK=${QUICK:-0}
+read_settings "$@"
 ALL_ROWS="stage1 mtl lloyd plusplus hdbscan"
 ROWS=${ROWS:-$ALL_ROWS}
-CARGO=${CARGO:-cargo}
-case $QUICK in
-    0 | "") QUICK=0 ROUNDS=${ROUNDS:-3} ;;
-    1) ROUNDS=${ROUNDS:-1} ;;
-    *) die "QUICK must be 0 or 1, got '$QUICK'" ;;
-esac
 
-[[ -n $PY ]] || die "no Python given: tools/compare.sh PYTHON, or PY=PYTHON (it needs the packages of tools/anchors/requirements.txt)"
-command -v "$PY" >/dev/null 2>&1 || die "PY=$PY is not an executable"
-[[ $THREADS == 1 || $THREADS == 2 ]] || die "THREADS must be 1 or 2 (the benches time pools of 1 and 2 threads), got '$THREADS'"
-[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer, got '$ROUNDS'"
+check_settings
 command -v "$CARGO" >/dev/null 2>&1 || die "CARGO=$CARGO is not an executable"
-
-missing=$("$PY" - <<'EOF'
-import importlib.util
-names = {"torch": "torch", "sklearn": "scikit-learn", "hdbscan": "hdbscan", "numpy": "numpy",
-         "threadpoolctl": "threadpoolctl"}
-print(" ".join(p for m, p in names.items() if importlib.util.find_spec(m) is None))
-EOF
-) || die "cannot run PY=$PY"
-[[ -z $missing ]] || die "PY=$PY lacks the Python package(s): $missing (pip install -r tools/anchors/requirements.txt)"
-versions=$("$PY" - <<'EOF'
-from importlib.metadata import version
-print(", ".join(f"{p} {version(p)}" for p in ("torch", "scikit-learn", "hdbscan")))
-EOF
-)
+# shellcheck disable=SC2119 # no modules beyond those of requirements.txt
+check_python_packages
 
 # One row: its label, bench, criterion id and reference command (arguments after the script).
 describe_row() {
@@ -98,17 +68,8 @@ describe_row() {
 }
 
 cd "$repo"
-target_dir=$("$CARGO" metadata --format-version 1 --no-deps \
-    | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])') \
-    || die "cargo metadata failed in $repo"
-out_dir="$target_dir/compare"
-data_dir="$out_dir/data"
-log_dir="$out_dir/logs"
-crit_dir="$target_dir/criterion"
-mkdir -p "$log_dir"
-results="$out_dir/results.tsv"
+prepare_outputs compare
 rows_file="$out_dir/rows.tsv"
-: >"$results"
 : >"$rows_file"
 
 benches=()
@@ -119,32 +80,18 @@ for row in $ROWS; do
 done
 [[ -s $rows_file ]] || die "ROWS is empty (rows: $ALL_ROWS)"
 
-fail_with_log() {
-    echo "compare.sh: error: $1 failed; the end of $2:" >&2
-    tail -n 20 "$2" >&2
-    exit 1
-}
-
-echo "compare.sh: writing the clustering data to $data_dir (once)" >&2
-"$PY" "$anchors/cluster_data.py" "$data_dir" >"$log_dir/cluster_data.log" 2>&1 \
-    || fail_with_log "tools/anchors/cluster_data.py" "$log_dir/cluster_data.log"
+write_cluster_data once
 echo "compare.sh: building the benches (${benches[*]})" >&2
 "$CARGO" bench --no-run "${benches[@]}" >"$log_dir/build.log" 2>&1 || fail_with_log "cargo bench --no-run" "$log_dir/build.log"
 
-crit_args=(--noplot)
-anchor_args=(--threads "$THREADS")
-if [[ $QUICK == 1 ]]; then
-    crit_args+=(--quick)
-    anchor_args+=(--quick)
-fi
+set_run_args --noplot
 
 run_reference() {
     local row=$1 round=$2 log="$log_dir/$1-r$2-reference.log" ns
     env OMP_NUM_THREADS="$THREADS" MKL_NUM_THREADS="$THREADS" OPENBLAS_NUM_THREADS="$THREADS" \
         "$PY" "$anchors/${anchor[0]}" "${anchor[@]:1}" "${anchor_args[@]}" >"$log" 2>&1 \
         || fail_with_log "${anchor[*]}" "$log"
-    ns=$(awk '$1 == "MEDIAN_NS" { v = $2 } END { print v }' "$log")
-    [[ $ns =~ ^[0-9]+$ ]] || fail_with_log "${anchor[*]} (no MEDIAN_NS line)" "$log"
+    ns=$(reference_median "$log")
     printf '%s\treference\t%s\t%s\n' "$row" "$round" "$ns" >>"$results"
     echo "compare.sh: round $round $row reference: $((ns / 1000)) µs" >&2
 }
@@ -154,12 +101,7 @@ run_bench() {
     rm -f "$est"
     DETAUX_ANCHOR_DATA="$data_dir" "$CARGO" bench --bench "$bench" -- "${crit_args[@]}" --exact "$crit_id" \
         >"$log" 2>&1 || fail_with_log "cargo bench --bench $bench -- --exact $crit_id" "$log"
-    [[ -f $est ]] || fail_with_log "cargo bench --bench $bench (criterion wrote no $est: no bench has the id $crit_id)" "$log"
-    if grep -qE "bench data: generated|generating data" "$log"; then
-        fail_with_log "cargo bench --bench $bench (it generated its own data instead of reading $data_dir)" "$log"
-    fi
-    ns=$("$PY" -c 'import json, sys; print(round(json.load(open(sys.argv[1]))["median"]["point_estimate"]))' "$est") \
-        || die "cannot read the median of $est"
+    ns=$(bench_median "cargo bench --bench $bench" "$log" "$est")
     printf '%s\tdetaux\t%s\t%s\n' "$row" "$round" "$ns" >>"$results"
     echo "compare.sh: round $round $row detaux: $((ns / 1000)) µs" >&2
 }
@@ -177,16 +119,9 @@ for ((round = 1; round <= ROUNDS; round++)); do
     done
 done
 
-cpu="lscpu not available"
-if command -v lscpu >/dev/null 2>&1; then
-    cpu=$(LC_ALL=C lscpu | grep -E '^(Model name|CPU family|Model):' | sed -E 's/:[[:space:]]+/: /' \
-        | paste -sd ';' - | sed 's/;/; /g')
-fi
-mode="$ROUNDS interleaved rounds"
-[[ $ROUNDS == 1 ]] && mode="1 round"
-[[ $QUICK == 1 ]] && mode="$mode, QUICK (a check that it runs, not a measurement)"
+report_header
 {
-    echo "$THREADS threads, $mode; reference: $versions"
+    echo "$header"
     echo "CPU (lscpu): $cpu"
     echo
     "$PY" "$anchors/table.py" "$results" "$rows_file"

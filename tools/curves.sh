@@ -46,19 +46,10 @@
 # <target dir>/compare/curves/.
 set -euo pipefail
 
-die() {
-    echo "curves.sh: error: $*" >&2
-    exit 1
-}
+# shellcheck source-path=SCRIPTDIR source=common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh" curves.sh
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo=$(cd "$here/.." && pwd)
-anchors="$here/anchors"
-
-[[ $# -le 1 ]] || die "usage: tools/curves.sh [PYTHON] (or PY=PYTHON); got $# arguments"
-PY=${1:-${PY:-}}
-THREADS=${THREADS:-2}
-QUICK=${QUICK:-0}
+read_settings "$@"
 ALL_CURVES="stage1_batch lloyd_n lloyd_k hdbscan_n"
 CURVES=${CURVES:-$ALL_CURVES}
 BATCHES=${BATCHES-8 32 128}
@@ -68,17 +59,8 @@ LLOYD_KS=${LLOYD_KS-8 16 32 64 128 256}
 LLOYD_N=${LLOYD_N:-480000}
 HDBSCAN_NS=${HDBSCAN_NS-10000 20000 50000 100000 200000 360000}
 TIME_CAP=${TIME_CAP:-600}
-CARGO=${CARGO:-cargo}
-case $QUICK in
-    0 | "") QUICK=0 ROUNDS=${ROUNDS:-3} ;;
-    1) ROUNDS=${ROUNDS:-1} ;;
-    *) die "QUICK must be 0 or 1, got '$QUICK'" ;;
-esac
 
-[[ -n $PY ]] || die "no Python given: tools/curves.sh PYTHON, or PY=PYTHON (it needs the packages of tools/anchors/requirements.txt)"
-command -v "$PY" >/dev/null 2>&1 || die "PY=$PY is not an executable"
-[[ $THREADS == 1 || $THREADS == 2 ]] || die "THREADS must be 1 or 2 (the benches time pools of 1 and 2 threads), got '$THREADS'"
-[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer, got '$ROUNDS'"
+check_settings
 [[ $TIME_CAP =~ ^[1-9][0-9]*$ ]] || die "TIME_CAP must be a positive number of seconds, got '$TIME_CAP'"
 command -v "$CARGO" >/dev/null 2>&1 || die "CARGO=$CARGO is not an executable"
 [[ -x /usr/bin/time ]] || die "/usr/bin/time (GNU time) is needed for the peak RSS"
@@ -107,19 +89,7 @@ check_sizes() {
 for n in $LLOYD_NS; do ((LLOYD_K <= n)) || die "LLOYD_K = $LLOYD_K is more than the $n rows of a LLOYD_NS point"; done
 for k in $LLOYD_KS; do ((k <= LLOYD_N)) || die "a LLOYD_KS point ($k) is more than LLOYD_N = $LLOYD_N"; done
 
-missing=$("$PY" - <<'PYEOF'
-import importlib.util
-names = {"torch": "torch", "sklearn": "scikit-learn", "hdbscan": "hdbscan", "numpy": "numpy",
-         "threadpoolctl": "threadpoolctl", "matplotlib": "matplotlib"}
-print(" ".join(p for m, p in names.items() if importlib.util.find_spec(m) is None))
-PYEOF
-) || die "cannot run PY=$PY"
-[[ -z $missing ]] || die "PY=$PY lacks the Python package(s): $missing (pip install -r tools/anchors/requirements.txt)"
-versions=$("$PY" - <<'PYEOF'
-from importlib.metadata import version
-print(", ".join(f"{p} {version(p)}" for p in ("torch", "scikit-learn", "hdbscan")))
-PYEOF
-)
+check_python_packages matplotlib
 
 # One curve: its label, axis, bench and sizes.
 describe_curve() {
@@ -164,17 +134,8 @@ describe_point() {
 }
 
 cd "$repo"
-target_dir=$("$CARGO" metadata --format-version 1 --no-deps \
-    | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])') \
-    || die "cargo metadata failed in $repo"
-data_dir="$target_dir/compare/data"
-out_dir="$target_dir/compare/curves"
-log_dir="$out_dir/logs"
-crit_dir="$target_dir/criterion"
-mkdir -p "$log_dir"
-results="$out_dir/results.tsv"
+prepare_outputs compare/curves
 curves_file="$out_dir/curves.tsv"
-: >"$results"
 : >"$curves_file"
 
 benches=()
@@ -194,19 +155,11 @@ for curve in $CURVES; do
 done
 [[ -s $curves_file ]] || die "CURVES is empty (curves: $ALL_CURVES)"
 
-fail_with_log() {
-    echo "curves.sh: error: $1 failed; the end of $2:" >&2
-    tail -n 20 "$2" >&2
-    exit 1
-}
-
 if ((${#kmeans_sizes[@]} + ${#hdbscan_sizes[@]} > 0)); then
     data_args=()
     ((${#kmeans_sizes[@]} == 0)) || data_args+=(--kmeans "${kmeans_sizes[@]}")
     ((${#hdbscan_sizes[@]} == 0)) || data_args+=(--hdbscan "${hdbscan_sizes[@]}")
-    echo "curves.sh: writing the clustering data to $data_dir (files already there are kept)" >&2
-    "$PY" "$anchors/cluster_data.py" "$data_dir" "${data_args[@]}" >"$log_dir/cluster_data.log" 2>&1 \
-        || fail_with_log "tools/anchors/cluster_data.py" "$log_dir/cluster_data.log"
+    write_cluster_data "files already there are kept" "${data_args[@]}"
 fi
 echo "curves.sh: building the benches (${benches[*]})" >&2
 "$CARGO" bench --no-run --message-format=json-render-diagnostics "${benches[@]}" \
@@ -225,12 +178,7 @@ bench_exe() {
     [[ -n $exe && -x $exe ]] || die "cargo built no executable for the bench '$1' (see $log_dir/build.json)"
 }
 
-crit_args=(--bench --noplot)
-anchor_args=(--threads "$THREADS")
-if [[ $QUICK == 1 ]]; then
-    crit_args+=(--quick)
-    anchor_args+=(--quick)
-fi
+set_run_args --bench --noplot
 
 # timed LIMIT LOG RSS_FILE COMMAND...: runs COMMAND with its output to LOG, its peak RSS (KiB)
 # written to RSS_FILE, stopped after LIMIT seconds. Returns COMMAND's status (124: stopped).
@@ -285,8 +233,7 @@ run_reference() {
         return
     fi
     ((status == 0)) || fail_with_log "${anchor[*]}" "$log"
-    ns=$(awk '$1 == "MEDIAN_NS" { v = $2 } END { print v }' "$log")
-    [[ $ns =~ ^[0-9]+$ ]] || fail_with_log "${anchor[*]} (no MEDIAN_NS line)" "$log"
+    ns=$(reference_median "$log")
     kib=$(peak_rss "$rss" "$log")
     echo "curves.sh: round $round $curve $x reference: $(show_ns "$ns"), peak RSS $((kib / 1024)) MiB" >&2
     record "$curve" "$x" reference "$round" "$ns" "$kib"
@@ -304,12 +251,7 @@ run_bench() {
         return
     fi
     ((status == 0)) || fail_with_log "${bench_env[*]} $bench bench -- --exact $crit_id" "$log"
-    [[ -f $est ]] || fail_with_log "the $bench bench (criterion wrote no $est: no bench has the id $crit_id)" "$log"
-    if grep -qE "bench data: generated|generating data" "$log"; then
-        fail_with_log "the $bench bench (it generated its own data instead of reading $data_dir)" "$log"
-    fi
-    ns=$("$PY" -c 'import json, sys; print(round(json.load(open(sys.argv[1]))["median"]["point_estimate"]))' "$est") \
-        || die "cannot read the median of $est"
+    ns=$(bench_median "the $bench bench" "$log" "$est")
     kib=$(peak_rss "$rss" "$log")
     echo "curves.sh: round $round $curve $x detaux: $(show_ns "$ns"), peak RSS $((kib / 1024)) MiB" >&2
     record "$curve" "$x" detaux "$round" "$ns" "$kib"
@@ -335,15 +277,8 @@ for ((round = 1; round <= ROUNDS; round++)); do
     done
 done
 
-cpu="lscpu not available"
-if command -v lscpu >/dev/null 2>&1; then
-    cpu=$(LC_ALL=C lscpu | grep -E '^(Model name|CPU family|Model):' | sed -E 's/:[[:space:]]+/: /' \
-        | paste -sd ';' - | sed 's/;/; /g')
-fi
-mode="$ROUNDS interleaved rounds"
-[[ $ROUNDS == 1 ]] && mode="1 round"
-[[ $QUICK == 1 ]] && mode="$mode, QUICK (a check that it runs, not a measurement)"
-header="$THREADS threads, $mode; reference: $versions; time cap ${TIME_CAP} s"
+report_header
+header="$header; time cap ${TIME_CAP} s"
 "$PY" "$anchors/curves_report.py" "$results" "$curves_file" "$out_dir" \
     --title "$header" --cpu "$cpu" >"$out_dir/curves.md" 2>"$log_dir/report.log" \
     || fail_with_log "tools/anchors/curves_report.py" "$log_dir/report.log"
