@@ -53,3 +53,23 @@ run_variant() {
     shift 2
     run_detaux "$name" --stage1-from "$OUT_ROOT/$base" "$@"
 }
+
+# run_question_variants BASE "FACTOR…" FLAGS…: on BASE's stage 1, the variants experiments
+# (b)-(d) ask for: the subspace carrying each FACTOR (a control), k-means k = 2, 8, 16 and
+# HDBSCAN (min cluster size 200, the reference's), the uw and pcgrad weightings, and
+# detaux-mtl-val; every one without oracle arms, k-means k = 4 unless it varies the clustering.
+run_question_variants() {
+    local base="$1" factors="$2" f c w
+    shift 2
+    for f in $factors; do
+        run_variant "$base-carrying-$f" "$base" "$@" --clustering kmeans:4 --subspace "carrying:$f" --oracle-aux none
+    done
+    for c in kmeans:2 kmeans:8 kmeans:16 hdbscan:200; do
+        run_variant "$base-${c/:/}" "$base" "$@" --clustering "$c" --oracle-aux none
+    done
+    for w in uw pcgrad; do
+        run_variant "$base-$w" "$base" "$@" --clustering kmeans:4 --weighting "$w" --oracle-aux none
+    done
+    run_variant "$base-mtl-val" "$base" "$@" --clustering kmeans:4 --oracle-aux none \
+        --mtl-val-epochs 3 --mtl-val-clusterings kmeans:2,kmeans:4,kmeans:8
+}

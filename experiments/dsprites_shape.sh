@@ -11,14 +11,4 @@ BASE=dsprites-shape
 FLAGS=(--preset shapes3d --dataset dsprites-synth:24000 --principal shape --image-size 32 --train-fraction 0.05
     --lambda-distance 30 --pairs-per-epoch 25600 --epochs 10 --seeds 5)
 run_experiment "$BASE" "${FLAGS[@]}" --clustering kmeans:4
-for f in scale orientation pos_x pos_y; do
-    run_variant "$BASE-carrying-$f" "$BASE" "${FLAGS[@]}" --clustering kmeans:4 --subspace "carrying:$f" --oracle-aux none
-done
-for c in kmeans:2 kmeans:8 kmeans:16 hdbscan:200; do
-    run_variant "$BASE-${c/:/}" "$BASE" "${FLAGS[@]}" --clustering "$c" --oracle-aux none
-done
-for w in uw pcgrad; do
-    run_variant "$BASE-$w" "$BASE" "${FLAGS[@]}" --clustering kmeans:4 --weighting "$w" --oracle-aux none
-done
-run_variant "$BASE-mtl-val" "$BASE" "${FLAGS[@]}" --clustering kmeans:4 --oracle-aux none \
-    --mtl-val-epochs 3 --mtl-val-clusterings kmeans:2,kmeans:4,kmeans:8
+run_question_variants "$BASE" "scale orientation pos_x pos_y" "${FLAGS[@]}"

@@ -12,14 +12,4 @@ BASE=shapes3d-scarce
 # The preset at 16 x 16 with its earlier budgets (30 000 stage-1 steps, 10 stage-3 epochs).
 FLAGS=(--preset shapes3d --image-size 16 --pairs-per-epoch 96000 --epochs 10 --train-fraction 0.05 --seeds 5)
 run_experiment "$BASE" "${FLAGS[@]}" --clustering kmeans:4
-for f in scale shape orientation; do
-    run_variant "$BASE-carrying-$f" "$BASE" "${FLAGS[@]}" --clustering kmeans:4 --subspace "carrying:$f" --oracle-aux none
-done
-for c in kmeans:2 kmeans:8 kmeans:16 hdbscan:200; do
-    run_variant "$BASE-${c/:/}" "$BASE" "${FLAGS[@]}" --clustering "$c" --oracle-aux none
-done
-for w in uw pcgrad; do
-    run_variant "$BASE-$w" "$BASE" "${FLAGS[@]}" --clustering kmeans:4 --weighting "$w" --oracle-aux none
-done
-run_variant "$BASE-mtl-val" "$BASE" "${FLAGS[@]}" --clustering kmeans:4 --oracle-aux none \
-    --mtl-val-epochs 3 --mtl-val-clusterings kmeans:2,kmeans:4,kmeans:8
+run_question_variants "$BASE" "scale shape orientation" "${FLAGS[@]}"
