@@ -87,13 +87,41 @@ pub struct SeedTasks {
     pub oracle: Vec<(String, Task)>,
 }
 
-/// Trains, for one seed, the arms `stl`, `detaux-mtl`, `random-aux` (uniform labels with the
-/// discovered task's `k`, stream `random_aux` of `SeedTree::new(seed).child("controls")`) and,
-/// if given, `pixel-kmeans-aux`, then every oracle arm, in that order. `observer(arm, seed)`
+impl SeedTasks {
+    /// The seed's stage-3 arms in report order: `stl` (no auxiliary task), `detaux-mtl`,
+    /// `random-aux` (uniform labels with the discovered task's `k`, stream `random_aux` of
+    /// `SeedTree::new(seed).child("controls")`), `pixel-kmeans-aux` if given, then every oracle
+    /// arm. Each `(name, auxiliary task)` is trained by [`run_arm`] on its own: the arms share
+    /// no state, so they may run in any order or side by side.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParam`] if the random labels cannot be drawn (fewer than 2 classes).
+    pub fn arms(&self, data: &Dataset) -> Result<Vec<(String, Option<Task>)>> {
+        let random = super::data::random_labels(
+            data.len(),
+            self.discovered.classes,
+            &SeedTree::new(self.seed).child("controls"),
+        )?;
+        let mut arms: Vec<(String, Option<Task>)> = vec![
+            ("stl".into(), None),
+            ("detaux-mtl".into(), Some(self.discovered.clone())),
+            ("random-aux".into(), Some(random)),
+        ];
+        if let Some(p) = &self.pixel_kmeans {
+            arms.push(("pixel-kmeans-aux".into(), Some(p.clone())));
+        }
+        for (name, task) in &self.oracle {
+            arms.push((name.clone(), Some(task.clone())));
+        }
+        Ok(arms)
+    }
+}
+
+/// Trains, for one seed, every arm of [`SeedTasks::arms`] in that order. `observer(arm, seed)`
 /// gives each run's observer.
 ///
 /// # Errors
-/// Whatever [`run_arm`] reports.
+/// Whatever [`SeedTasks::arms`] or [`run_arm`] reports.
 #[allow(clippy::too_many_arguments)]
 pub fn run_all_arms(
     data: &Dataset,
@@ -105,20 +133,10 @@ pub fn run_all_arms(
     observer: &mut dyn FnMut(&str, u64) -> Box<dyn Observer<MtlTrainer>>,
 ) -> Result<Vec<ArmRun>> {
     let seed = tasks.seed;
-    let random =
-        super::data::random_labels(data.len(), tasks.discovered.classes, &SeedTree::new(seed).child("controls"))?;
-    let mut arms: Vec<(&str, Option<&Task>)> =
-        vec![("stl", None), ("detaux-mtl", Some(&tasks.discovered)), ("random-aux", Some(&random))];
-    if let Some(p) = &tasks.pixel_kmeans {
-        arms.push(("pixel-kmeans-aux", Some(p)));
-    }
-    for (name, task) in &tasks.oracle {
-        arms.push((name.as_str(), Some(task)));
-    }
-    let mut out = Vec::with_capacity(arms.len());
-    for (arm, aux) in arms {
-        let mut obs = observer(arm, seed);
-        out.push(run_arm(arm, data, splits, principal, aux, weighting, cfg, seed, obs.as_mut())?);
+    let mut out = Vec::new();
+    for (arm, aux) in tasks.arms(data)? {
+        let mut obs = observer(&arm, seed);
+        out.push(run_arm(&arm, data, splits, principal, aux.as_ref(), weighting, cfg, seed, obs.as_mut())?);
     }
     Ok(out)
 }

@@ -1,39 +1,49 @@
-//! Seeds run side by side: the pipeline of several master seeds inside one thread pool.
+//! Seeds and arms run side by side: the pipeline of several master seeds inside one thread
+//! pool.
 //!
 //! A stage-1 step splits its work over the pool's threads, but at the presets' sizes much of
 //! a step (element-wise ops, the optimiser, small convolutions) does not split well, so two
-//! threads make one step only about 1.3–1.4× faster (`benches/README.md`). Seeds are
-//! independent, so [`run_seeds`] runs them as a parallel map over the seeds in the
-//! caller's pool: while there are at least as many seeds left as threads, each thread trains
-//! a seed of its own; the last seeds get the idle threads through the pool's work stealing.
+//! threads make one step only about 1.3–1.4× faster (`benches/README.md`); the same holds for
+//! a stage-3 step. The pipeline's work is made of independent **jobs**: per seed, one
+//! *prepare* job (split, stage 1, probe, stage 2: the first half of [`super::run_seed`])
+//! and, once it is done, one job per stage-3 arm (and one for `detaux-mtl-val`). [`run_seeds`] runs one *worker* per
+//! pool thread; each worker takes the next job from a shared board — every seed's prepare job
+//! first (in seed order; they are the long ones), then the arms (in seed order, then report
+//! order) — so every thread trains a model of its own while there is one to train. A worker
+//! that finds no job while a prepare job is still running lends its thread to the other jobs'
+//! parallel loops until a job appears; once no job can appear it returns, and its thread
+//! serves the remaining jobs' loops as any idle pool thread. With 3 seeds on 2 threads, the
+//! third seed's stage 1 runs beside the first two seeds' arms instead of after them.
 //!
 //! Seeds are taken in waves of at most `2 × threads`, so at most that many seeds' data and
 //! models are in memory at once, and each wave's outcomes are handed to the caller in seed
 //! order before the next wave starts.
 //!
-//! The caller's [`PipelineObserver`] and [`Stage1Store`] are shared between the seeds behind a
-//! mutex (their calls are per stage, epoch or step, never in a hot loop). When one seed fails,
-//! the others of its wave stop at their next step or epoch (their observers return an error),
-//! and the failing seed's error is returned — of several, the lowest seed's.
+//! The caller's [`PipelineObserver`] and [`Stage1Store`] are shared between the jobs behind a
+//! mutex (their calls are per stage, epoch or step, never in a hot loop). When a job fails,
+//! no new job starts and the running ones stop at their next step or epoch (their observers
+//! return an error); the failing job's error is returned — of several, the lowest seed's.
 //!
-//! **Determinism.** A seed's outcome does not depend on the pool size or on what runs beside
-//! it (every kernel gives the same bits at any thread count, and no state is shared between
-//! seeds but the observer and the store, which receive results and do not change them). Only
-//! wall times and the interleaving of observer calls differ between runs.
+//! **Determinism.** A job's result does not depend on the pool size or on what runs beside it
+//! (every kernel gives the same bits at any thread count, each arm is seeded on its own, and no
+//! state is shared between jobs but the observer and the store, which receive results and do
+//! not change them). Only wall times and the interleaving of observer calls differ between
+//! runs.
 
-use super::{run_seed, PipelineConfig, PipelineObserver, SeedOutcome, Stage1Store};
+use super::{prepare_seed, JobResult, PipelineConfig, PipelineObserver, PreparedSeed, SeedOutcome, Stage1Store};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::mtl::MtlTrainer;
 use crate::observe::{Control, Observed, Observer};
 use crate::pipeline::verdict::Verdict;
 use crate::stage1::{Stage1Config, Stage1Trainer, TrainState};
-use rayon::prelude::*;
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
 
-/// Runs [`run_seed`] for every seed of `seeds` (see the module docs) and calls
-/// `on_outcome` with each outcome, in seed order.
+/// Runs the pipeline for every seed of `seeds` (see the module docs; each seed's outcome is
+/// [`super::run_seed`]'s) and calls `on_outcome` with each outcome, in seed order.
 ///
 /// # Errors
 /// The error of the lowest failing seed, or the first error of `on_outcome`.
@@ -48,42 +58,178 @@ pub fn run_seeds(
     let wave = 2 * rayon::current_num_threads().max(1);
     let shared = Shared { observer: Mutex::new(observer), store: Mutex::new(store) };
     for seeds in seeds.chunks(wave) {
-        let cancel = Arc::new(AtomicBool::new(false));
-        let results: Vec<(Result<SeedOutcome>, bool)> = seeds
-            .par_iter()
-            .map(|&seed| {
-                let stopped = Arc::new(AtomicBool::new(false));
-                let mut obs = SeedObserver { shared: &shared, cancel: &cancel, stopped: &stopped };
-                let mut st = SeedStore { shared: &shared };
-                let r = run_seed(data, cfg, seed, &mut obs, &mut st);
-                let cancelled = stopped.load(Ordering::SeqCst);
-                if r.is_err() && !cancelled {
-                    cancel.store(true, Ordering::SeqCst);
-                }
-                (r, cancelled)
-            })
-            .collect();
-        // The lowest seed's own error (not a cancellation), else any error, else the outcomes.
-        let mut first_cancelled = None;
-        let mut outcomes = Vec::with_capacity(results.len());
-        for (r, cancelled) in results {
-            match r {
-                Ok(o) => outcomes.push(o),
-                Err(e) if !cancelled => return Err(e),
-                Err(e) => first_cancelled = first_cancelled.or(Some(e)),
-            }
-        }
-        if let Some(e) = first_cancelled {
-            return Err(e);
-        }
-        for o in outcomes {
+        let w = Wave {
+            data,
+            cfg,
+            seeds,
+            shared: &shared,
+            board: Mutex::new(Board {
+                next_prepare: 0,
+                preparing: 0,
+                ready: BTreeSet::new(),
+                results: seeds.iter().map(|_| Vec::new()).collect(),
+                errors: Vec::new(),
+            }),
+            prepared: seeds.iter().map(|_| OnceLock::new()).collect(),
+            cancel: Arc::new(AtomicBool::new(false)),
+        };
+        rayon::broadcast(|_| w.work());
+        for o in w.outcomes()? {
             on_outcome(o)?;
         }
     }
     Ok(())
 }
 
-/// The caller's observer and store, shared by the seeds of a wave.
+/// A job of a wave: seed `i`'s prepare job, or its stage-3 job `j`.
+#[derive(Clone, Copy)]
+enum Job {
+    Prepare(usize),
+    Learn(usize, usize),
+}
+
+/// The jobs of one wave and their results.
+struct Wave<'w, 'a> {
+    data: &'w Dataset,
+    cfg: &'w PipelineConfig,
+    seeds: &'w [u64],
+    shared: &'w Shared<'a>,
+    board: Mutex<Board>,
+    /// Seed `i`'s state after its prepare job.
+    prepared: Vec<OnceLock<PreparedSeed>>,
+    cancel: Arc<AtomicBool>,
+}
+
+/// What is left to do and what is done.
+struct Board {
+    /// Prepare jobs handed out so far (seed order).
+    next_prepare: usize,
+    /// Prepare jobs running now.
+    preparing: usize,
+    /// Stage-3 jobs `(seed index, job)` whose seed is prepared, not yet handed out.
+    ready: BTreeSet<(usize, usize)>,
+    /// `results[i][j]`: seed `i`'s job `j` once done.
+    results: Vec<Vec<Option<JobResult>>>,
+    /// `(seed index, job (prepare = 0, stage-3 job j = j + 1), error, cancelled)`.
+    errors: Vec<(usize, usize, Error, bool)>,
+}
+
+impl Wave<'_, '_> {
+    /// One worker: takes jobs until none is left (see the module docs).
+    fn work(&self) {
+        let mut idle_since: Option<Instant> = None;
+        loop {
+            let job = {
+                let mut b = lock(&self.board);
+                if self.cancel.load(Ordering::SeqCst) {
+                    return;
+                }
+                if b.next_prepare < self.seeds.len() {
+                    b.next_prepare += 1;
+                    b.preparing += 1;
+                    Job::Prepare(b.next_prepare - 1)
+                } else if let Some((i, j)) = b.ready.pop_first() {
+                    Job::Learn(i, j)
+                } else if b.preparing == 0 {
+                    return;
+                } else {
+                    drop(b);
+                    lend_thread(&mut idle_since);
+                    continue;
+                }
+            };
+            idle_since = None;
+            self.run(job);
+        }
+    }
+
+    /// Runs `job` and posts its result (or error) on the board.
+    fn run(&self, job: Job) {
+        let (i, slot) = match job {
+            Job::Prepare(i) => (i, 0),
+            Job::Learn(i, j) => (i, j + 1),
+        };
+        let seed = self.seeds[i];
+        let stopped = Arc::new(AtomicBool::new(false));
+        let mut obs = SeedObserver { shared: self.shared, cancel: &self.cancel, stopped: &stopped };
+        let result = match job {
+            Job::Prepare(_) => {
+                let mut st = SeedStore { shared: self.shared };
+                prepare_seed(self.data, self.cfg, seed, &mut obs, &mut st).map(|p| {
+                    let jobs = p.jobs();
+                    // Set once: each seed's prepare job runs once.
+                    let _ = self.prepared[i].set(p);
+                    obs.on_stage(seed, "learn");
+                    let mut b = lock(&self.board);
+                    b.results[i] = (0..jobs).map(|_| None).collect();
+                    b.ready.extend((0..jobs).map(|j| (i, j)));
+                    None
+                })
+            }
+            Job::Learn(_, j) => match self.prepared[i].get() {
+                Some(p) => p.run_job(j, self.data, self.cfg, &mut obs).map(Some),
+                None => Err(Error::InvalidData(format!("seed {seed}: stage-3 job before stage 1"))),
+            },
+        };
+        let mut b = lock(&self.board);
+        if matches!(job, Job::Prepare(_)) {
+            b.preparing -= 1;
+        }
+        match result {
+            Ok(Some(r)) => {
+                if let Some(cell) = b.results[i].get_mut(slot - 1) {
+                    *cell = Some(r);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                let cancelled = stopped.load(Ordering::SeqCst);
+                if !cancelled {
+                    self.cancel.store(true, Ordering::SeqCst);
+                }
+                b.errors.push((i, slot, e, cancelled));
+            }
+        }
+    }
+
+    /// The wave's outcomes in seed order, or the lowest seed's own error (not a
+    /// cancellation), else any error.
+    fn outcomes(self) -> Result<Vec<SeedOutcome>> {
+        let board = self.board.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut errors = board.errors;
+        errors.sort_by_key(|&(i, slot, _, cancelled)| (cancelled, i, slot));
+        if let Some((_, _, e, _)) = errors.into_iter().next() {
+            return Err(e);
+        }
+        let mut out = Vec::with_capacity(self.seeds.len());
+        for ((cell, results), &seed) in self.prepared.into_iter().zip(board.results).zip(self.seeds) {
+            let results: Option<Vec<JobResult>> = results.into_iter().collect();
+            match (cell.into_inner(), results) {
+                (Some(p), Some(r)) => out.push(p.finish(r)),
+                _ => return Err(Error::InvalidData(format!("seed {seed}: a job of the pipeline did not run"))),
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// While a worker waits for a job: runs one pending piece of another job's parallel loops,
+/// if any; else yields the thread, and after a millisecond without work sleeps 100 µs per
+/// call.
+fn lend_thread(idle_since: &mut Option<Instant>) {
+    if rayon::yield_now() == Some(rayon::Yield::Executed) {
+        *idle_since = None;
+        return;
+    }
+    let since = *idle_since.get_or_insert_with(Instant::now);
+    if since.elapsed() < Duration::from_millis(1) {
+        std::thread::yield_now();
+    } else {
+        std::thread::sleep(Duration::from_micros(100));
+    }
+}
+
+/// The caller's observer and store, shared by the jobs of a wave.
 struct Shared<'a> {
     observer: Mutex<&'a mut (dyn PipelineObserver + Send)>,
     store: Mutex<&'a mut (dyn Stage1Store + Send)>,
@@ -94,7 +240,7 @@ fn lock<'m, T: ?Sized>(m: &'m Mutex<T>) -> MutexGuard<'m, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// One seed's view of the shared observer; its training observers fail once `cancel` is set.
+/// One job's view of the shared observer; its training observers fail once `cancel` is set.
 struct SeedObserver<'s, 'a> {
     shared: &'s Shared<'a>,
     cancel: &'s Arc<AtomicBool>,
@@ -121,7 +267,7 @@ impl PipelineObserver for SeedObserver<'_, '_> {
     }
 }
 
-/// One seed's view of the shared store.
+/// One job's view of the shared store.
 struct SeedStore<'s, 'a> {
     shared: &'s Shared<'a>,
 }
@@ -135,7 +281,7 @@ impl Stage1Store for SeedStore<'_, '_> {
     }
 }
 
-/// A training observer that fails once another seed of the wave has failed.
+/// A training observer that fails once another job of the wave has failed.
 struct Cancellable<O: ?Sized> {
     inner: Box<O>,
     seed: u64,

@@ -64,7 +64,7 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::models::DisentangleModel;
 use crate::mtl::data::{experiment_splits, labels_from_i64, labels_task, principal_task, SplitConfig};
-use crate::mtl::report::{pixel_kmeans_control, run_all_arms, run_arm, ArmRun, SeedTasks};
+use crate::mtl::report::{pixel_kmeans_control, run_arm, ArmRun, SeedTasks};
 use crate::mtl::weighting::WeightingSpec;
 use crate::mtl::{MtlTrainer, Splits, TrainConfig};
 use crate::observe::{Control, NoObserver, Observer};
@@ -496,7 +496,9 @@ impl Observer<Stage1Trainer> for StoringObserver<'_, '_, '_, '_> {
 }
 
 /// Runs the pipeline for one seed (see the module docs); stage 1 continues from (or reuses)
-/// the state `store` holds for this seed and saves into it at every epoch end.
+/// the state `store` holds for this seed and saves into it at every epoch end. Stage 3's arms
+/// run one after another (see [`concurrent::run_seeds`] for several seeds and arms side by
+/// side, with the same results).
 ///
 /// # Errors
 /// Whatever a stage or the store reports (invalid parameters, too few images for the split or
@@ -508,6 +510,134 @@ pub fn run_seed(
     observer: &mut dyn PipelineObserver,
     store: &mut dyn Stage1Store,
 ) -> Result<SeedOutcome> {
+    let prepared = prepare_seed(data, cfg, seed, observer, store)?;
+    observer.on_stage(seed, "learn");
+    let mut results = Vec::with_capacity(prepared.jobs());
+    for job in 0..prepared.jobs() {
+        results.push(prepared.run_job(job, data, cfg, observer)?);
+    }
+    Ok(prepared.finish(results))
+}
+
+/// A seed after stages 1 and 2 ([`prepare_seed`]): its stage-3 jobs (one per arm, then the
+/// `detaux-mtl-val` selection if configured) and its outcome so far. The jobs share nothing
+/// but this read-only state, so they may run in any order or side by side.
+pub(crate) struct PreparedSeed {
+    splits: Splits,
+    principal: crate::mtl::Task,
+    /// The codes of every image, `[n, K, d]`, kept only for the `detaux-mtl-val` selection.
+    latents: Option<Array3<f32>>,
+    arms: Vec<(String, Option<crate::mtl::Task>)>,
+    /// Everything but the stage-3 runs, the selection and their wall times.
+    outcome: SeedOutcome,
+}
+
+/// What one stage-3 job of a [`PreparedSeed`] produced.
+pub(crate) enum JobResult {
+    /// An arm's run.
+    Arm(ArmRun),
+    /// The `detaux-mtl-val` arm: the selection, its run, and the selection's wall time.
+    Selected(Selection, ArmRun, f64),
+}
+
+impl PreparedSeed {
+    /// The number of stage-3 jobs: the arms, plus one for `detaux-mtl-val` if configured.
+    pub(crate) fn jobs(&self) -> usize {
+        self.arms.len() + usize::from(self.latents.is_some())
+    }
+
+    /// Runs job `job` (`< self.jobs()`): arm `job`, or the `detaux-mtl-val` selection and arm.
+    pub(crate) fn run_job(
+        &self,
+        job: usize,
+        data: &Dataset,
+        cfg: &PipelineConfig,
+        observer: &mut dyn PipelineObserver,
+    ) -> Result<JobResult> {
+        let seed = self.outcome.seed;
+        if let Some((arm, aux)) = self.arms.get(job) {
+            let mut obs = observer.arm(arm, seed);
+            let run = run_arm(
+                arm,
+                data,
+                &self.splits,
+                &self.principal,
+                aux.as_ref(),
+                &cfg.weighting,
+                &cfg.stage3,
+                seed,
+                obs.as_mut(),
+            )?;
+            return Ok(JobResult::Arm(run));
+        }
+        let (Some(sel), Some(latents)) = (&cfg.val_selection, &self.latents) else {
+            return Err(Error::param("job", format!("seed {seed} has {} stage-3 jobs, not {}", self.jobs(), job + 1)));
+        };
+        observer.on_stage(seed, "select");
+        let t = Instant::now();
+        let (task, selection) = val_select::select_task(
+            sel,
+            data,
+            latents.view(),
+            &self.splits,
+            &self.principal,
+            &cfg.clustering,
+            &cfg.weighting,
+            &cfg.stage3,
+            seed,
+        )?;
+        let select_seconds = t.elapsed().as_secs_f64();
+        let mut obs = observer.arm("detaux-mtl-val", seed);
+        let run = run_arm(
+            "detaux-mtl-val",
+            data,
+            &self.splits,
+            &self.principal,
+            Some(&task),
+            &cfg.weighting,
+            &cfg.stage3,
+            seed,
+            obs.as_mut(),
+        )?;
+        Ok(JobResult::Selected(selection, run, select_seconds))
+    }
+
+    /// The seed's outcome from the results of every job, in job order. `stage_seconds` gets
+    /// `learn` (the arms' summed wall times) and, with `detaux-mtl-val`, `select` and a second
+    /// `learn` (its arm).
+    pub(crate) fn finish(self, results: Vec<JobResult>) -> SeedOutcome {
+        let mut outcome = self.outcome;
+        let mut learn = 0.0;
+        let mut selected = None;
+        for r in results {
+            match r {
+                JobResult::Arm(run) => {
+                    learn += run.seconds;
+                    outcome.runs.push(run);
+                }
+                JobResult::Selected(selection, run, seconds) => selected = Some((selection, run, seconds)),
+            }
+        }
+        outcome.stage_seconds.push(("learn".to_string(), learn));
+        if let Some((selection, run, seconds)) = selected {
+            outcome.stage_seconds.push(("select".to_string(), seconds));
+            outcome.stage_seconds.push(("learn".to_string(), run.seconds));
+            outcome.runs.push(run);
+            outcome.val_selection = Some(selection);
+        }
+        outcome
+    }
+}
+
+/// Stages 1 and 2 of one seed (split, disentangle, probe, cluster, the control tasks): the
+/// first half of [`run_seed`].
+pub(crate) fn prepare_seed(
+    data: &Dataset,
+    cfg: &PipelineConfig,
+    seed: u64,
+    observer: &mut dyn PipelineObserver,
+    store: &mut dyn Stage1Store,
+) -> Result<PreparedSeed> {
     cfg.validate()?;
     cfg.oracle.resolve(data)?;
     if data.height() != cfg.stage1.image_size || data.width() != cfg.stage1.image_size {
@@ -618,69 +748,38 @@ pub fn run_seed(
     let oracle = oracle_tasks(data, &cfg.oracle)?;
     stage_seconds.push(("cluster".to_string(), t.elapsed().as_secs_f64()));
 
-    observer.on_stage(seed, "learn");
-    let t = Instant::now();
-    let tasks = SeedTasks { seed, discovered: aux.clone(), pixel_kmeans: Some(pixel), oracle };
-    let mut arm_observer = |arm: &str, s: u64| observer.arm(arm, s);
-    let mut runs = run_all_arms(data, &splits, &principal, &tasks, &cfg.weighting, &cfg.stage3, &mut arm_observer)?;
-    stage_seconds.push(("learn".to_string(), t.elapsed().as_secs_f64()));
-
-    let val_selection = match &cfg.val_selection {
-        None => None,
-        Some(sel) => {
-            observer.on_stage(seed, "select");
-            let t = Instant::now();
-            let (task, selection) = val_select::select_task(
-                sel,
-                data,
-                latents.view(),
-                &splits,
-                &principal,
-                &cfg.clustering,
-                &cfg.weighting,
-                &cfg.stage3,
-                seed,
-            )?;
-            stage_seconds.push(("select".to_string(), t.elapsed().as_secs_f64()));
-            let t = Instant::now();
-            let mut obs = observer.arm("detaux-mtl-val", seed);
-            runs.push(run_arm(
-                "detaux-mtl-val",
-                data,
-                &splits,
-                &principal,
-                Some(&task),
-                &cfg.weighting,
-                &cfg.stage3,
-                seed,
-                obs.as_mut(),
-            )?);
-            stage_seconds.push(("learn".to_string(), t.elapsed().as_secs_f64()));
-            Some(selection)
-        }
-    };
-
-    Ok(SeedOutcome {
-        seed,
-        split_sizes: (splits.train.len(), splits.val.as_ref().map_or(0, Vec::len), splits.test.len()),
-        chosen_subspace: choice.chosen,
-        subspace_scores: choice.scores.clone(),
-        aux_classes: aux.classes,
-        aux_sizes,
-        aux_nmi,
-        stage1_val_loss,
-        probe: table,
-        probe_reconstruction,
-        probe_images,
-        verdict,
-        epoch_verdicts,
-        runs,
-        stage_seconds,
-        train_indices: splits.train.clone(),
-        stage1: trainer,
-        codes,
-        aux_labels,
-        val_selection,
+    let split_sizes = (splits.train.len(), splits.val.as_ref().map_or(0, Vec::len), splits.test.len());
+    let (aux_classes, train_indices) = (aux.classes, splits.train.clone());
+    let tasks = SeedTasks { seed, discovered: aux, pixel_kmeans: Some(pixel), oracle };
+    let arms = tasks.arms(data)?;
+    let latents = cfg.val_selection.as_ref().map(|_| latents);
+    Ok(PreparedSeed {
+        splits,
+        principal,
+        latents,
+        arms,
+        outcome: SeedOutcome {
+            seed,
+            split_sizes,
+            chosen_subspace: choice.chosen,
+            subspace_scores: choice.scores.clone(),
+            aux_classes,
+            aux_sizes,
+            aux_nmi,
+            stage1_val_loss,
+            probe: table,
+            probe_reconstruction,
+            probe_images,
+            verdict,
+            epoch_verdicts,
+            runs: Vec::new(),
+            stage_seconds,
+            train_indices,
+            stage1: trainer,
+            codes,
+            aux_labels,
+            val_selection: None,
+        },
     })
 }
 
