@@ -27,6 +27,16 @@
 //! thread that is serial work: in a 2-thread stage-1 step the zeroing of conv outputs and
 //! gradients was about half of all `memset` samples, with the other worker idle.
 //!
+//! [`output_buffer`] goes one step further for outputs a kernel overwrites completely (conv
+//! outputs and their input and weight gradients): it hands out a buffer that an earlier
+//! [`recycle`] gave back to the calling thread (a gradient the tape has finished with), with
+//! stale contents and no zero-fill at all, and falls back to [`zeroed`] when the pool has no
+//! buffer large enough. Every conv kernel overwrites its output (`kernels/tests/conv_sweep.rs`
+//! runs each one on an output pre-filled with garbage), so the stale contents are never read.
+//! The pool keeps at most [`OUTPUT_POOL_LEN`] buffers and [`OUTPUT_POOL_ELEMS`] elements per
+//! thread and type. `perf` on the 32 × 32 stage-1 step put about half of all `memset` samples in
+//! the zero-fill of conv outputs and gradients.
+//!
 //! **Determinism.** Where a buffer lives never changes a result: no kernel's arithmetic depends
 //! on addresses or alignment.
 
@@ -102,8 +112,88 @@ pub fn zeroed<T: Float>(len: usize, par: Par) -> Vec<T> {
     v
 }
 
+/// Most buffers a thread keeps for [`output_buffer`].
+pub const OUTPUT_POOL_LEN: usize = 16;
+/// Most elements (summed capacities) a thread keeps for [`output_buffer`]: 64 MiB of `f32`.
+pub const OUTPUT_POOL_ELEMS: usize = 1 << 24;
+/// Buffers below this many elements are neither kept nor taken (their zero-fill is cheap).
+pub const MIN_RECYCLE_ELEMS: usize = 1 << 12;
+
+/// A vector of `len` elements **with unspecified contents**, for an output that the caller
+/// overwrites completely before reading it: the smallest buffer of this thread's pool
+/// ([`recycle`]) with room for `len` elements, else [`zeroed`]`(len, par)`. Never reads the
+/// contents, so the result of a kernel that overwrites its output does not depend on it.
+pub fn output_buffer<T: Float>(len: usize, par: Par) -> Vec<T> {
+    if len >= MIN_RECYCLE_ELEMS {
+        let pick = T::with_output_pool(|pool| {
+            let j = pool.iter().enumerate().filter(|(_, b)| b.capacity() >= len).min_by_key(|(_, b)| b.capacity())?.0;
+            Some(pool.swap_remove(j))
+        });
+        if let Some(mut v) = pick {
+            // Within the capacity: no reallocation, and only a grown tail is written (zeros).
+            v.resize(len, T::ZERO);
+            return v;
+        }
+    }
+    zeroed(len, par)
+}
+
+/// Gives a buffer the caller has finished with to this thread's pool for [`output_buffer`]
+/// (kept if it has at least [`MIN_RECYCLE_ELEMS`] elements of capacity and the pool's limits
+/// allow it, replacing a smaller kept buffer when the pool is full; otherwise freed).
+pub fn recycle<T: Float>(v: Vec<T>) {
+    let cap = v.capacity();
+    if !(MIN_RECYCLE_ELEMS..=OUTPUT_POOL_ELEMS).contains(&cap) {
+        return;
+    }
+    T::with_output_pool(|pool| {
+        let mut held: usize = pool.iter().map(Vec::capacity).sum();
+        // Make room by dropping smaller buffers, never a larger one.
+        while pool.len() >= OUTPUT_POOL_LEN || held + cap > OUTPUT_POOL_ELEMS {
+            let Some((j, c)) = pool.iter().enumerate().map(|(j, b)| (j, b.capacity())).min_by_key(|&(_, c)| c) else {
+                break;
+            };
+            if c >= cap {
+                return;
+            }
+            pool.swap_remove(j);
+            held -= c;
+        }
+        pool.push(v);
+    });
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn output_buffers_have_the_length_and_come_from_the_pool() {
+        let big = super::MIN_RECYCLE_ELEMS * 3;
+        let v = vec![7.0f32; big];
+        let ptr = v.as_ptr() as usize;
+        super::recycle(v);
+        // A shorter request takes the recycled buffer (contents unspecified, length exact).
+        let w: Vec<f32> = super::output_buffer(big - 5, crate::Par::Seq);
+        assert_eq!((w.len(), w.as_ptr() as usize), (big - 5, ptr));
+        super::recycle(w);
+        // A longer one than anything pooled gets fresh zeros.
+        let z: Vec<f32> = super::output_buffer(big * 2, crate::Par::Seq);
+        assert_eq!(z.len(), big * 2);
+        assert!(z.iter().all(|&x| x == 0.0));
+        // The pooled buffer grown back to its capacity: the tail is written.
+        let g: Vec<f32> = super::output_buffer(big, crate::Par::Seq);
+        assert_eq!((g.len(), g.as_ptr() as usize), (big, ptr));
+        // Small buffers are not kept; the pool never exceeds its limits.
+        for _ in 0..3 * super::OUTPUT_POOL_LEN {
+            super::recycle(vec![1.0f32; super::MIN_RECYCLE_ELEMS]);
+            super::recycle(vec![1.0f32; 16]);
+        }
+        <f32 as crate::Float>::with_output_pool(|p| {
+            assert!(p.len() <= super::OUTPUT_POOL_LEN);
+            assert!(p.iter().all(|b| b.capacity() >= super::MIN_RECYCLE_ELEMS));
+            assert!(p.iter().map(Vec::capacity).sum::<usize>() <= super::OUTPUT_POOL_ELEMS);
+        });
+    }
+
     #[test]
     fn zeroed_is_all_zeros_at_every_size_and_policy() {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("pool");

@@ -73,6 +73,9 @@ pub trait Float:
     fn as_f32_mut(s: &mut [Self]) -> Option<&mut [f32]>;
     /// Runs `f` on this thread's pool of scratch buffers of this type ([`crate::scratch`]).
     fn with_scratch_pool<R>(f: impl FnOnce(&mut Vec<Vec<Self>>) -> R) -> R;
+    /// Runs `f` on this thread's pool of recycled output buffers of this type
+    /// ([`crate::alloc::output_buffer`]).
+    fn with_output_pool<R>(f: impl FnOnce(&mut Vec<Vec<Self>>) -> R) -> R;
     /// `self * a + b` (not fused: kernels must give the same bits as the plain expression).
     #[inline(always)]
     fn mul_add_plain(self, a: Self, b: Self) -> Self {
@@ -123,6 +126,12 @@ macro_rules! impl_float {
                 $view
             }
             fn with_scratch_pool<R>(f: impl FnOnce(&mut Vec<Vec<Self>>) -> R) -> R {
+                thread_local! {
+                    static POOL: std::cell::RefCell<Vec<Vec<$t>>> = const { std::cell::RefCell::new(Vec::new()) };
+                }
+                POOL.with(|p| f(&mut p.borrow_mut()))
+            }
+            fn with_output_pool<R>(f: impl FnOnce(&mut Vec<Vec<Self>>) -> R) -> R {
                 thread_local! {
                     static POOL: std::cell::RefCell<Vec<Vec<$t>>> = const { std::cell::RefCell::new(Vec::new()) };
                 }

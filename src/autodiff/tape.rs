@@ -168,7 +168,8 @@ impl<T: Element> Tape<T> {
     /// Back-propagates from the scalar `loss` and empties the tape.
     ///
     /// Returns the gradients of every leaf (and bound parameter) that influences `loss`.
-    /// Intermediate gradients are dropped as soon as they have been propagated.
+    /// Intermediate gradients are dropped as soon as they have been propagated (their buffers go
+    /// to this thread's pool of output buffers, `detaux_kernels::alloc::recycle`).
     ///
     /// # Errors
     /// [`Error::Shape`] if `loss` has more than one element; [`Error::StaleVar`] if `loss` was
@@ -209,13 +210,24 @@ impl<T: Element> Tape<T> {
                 }
                 debug_assert_eq!(pg.shape(), nodes[p].value.shape(), "gradient shape of node {p}");
                 match &mut grads[p] {
-                    Some(acc) => *acc += &pg,
+                    Some(acc) => {
+                        *acc += &pg;
+                        recycle(pg);
+                    }
                     slot @ None => *slot = Some(pg),
                 }
             }
+            recycle(g);
         }
         Ok(Grads { grads, bindings, generation: Some(generation) })
     }
+}
+
+/// Gives the buffer of a gradient that [`Tape::backward`] has finished with to this thread's
+/// pool of output buffers ([`detaux_kernels::alloc::output_buffer`]): the next step's conv
+/// outputs and gradients, which their kernels overwrite, take it instead of a zero-filled one.
+fn recycle<T: Element>(t: Tensor<T>) {
+    detaux_kernels::alloc::recycle(t.into_raw_vec_and_offset().0);
 }
 
 /// Gradients of the leaves of a consumed tape.

@@ -78,7 +78,7 @@ impl<'t, T: Element> Var<'t, T> {
             .map_err(|e| Error::shape("conv2d", format!("input {} weight {}: {e}", fmt_shape(&sx), fmt_shape(&sw))))?;
         let bv = bias_of("conv2d", bias, g.c_out)?;
         let par = self.tape.par();
-        let mut y = detaux_kernels::alloc::zeroed(g.y_len(), par);
+        let mut y = detaux_kernels::alloc::output_buffer(g.y_len(), par);
         kc::conv2d_forward(&g, slice_of(&xv), slice_of(&wv), bv.as_deref().map(slice_of), &mut y, par);
         let out = ArrayD::from_shape_vec(IxDyn(&[g.batch, g.c_out, g.h_out(), g.w_out()]), y).expect("sized");
         let mut parents = vec![self, w];
@@ -151,7 +151,7 @@ impl<'t, T: Element> Var<'t, T> {
         })?;
         let bv = bias_of("conv_transpose2d", bias, g.c_out)?;
         let par = self.tape.par();
-        let mut y = detaux_kernels::alloc::zeroed(g.y_len(), par);
+        let mut y = detaux_kernels::alloc::output_buffer(g.y_len(), par);
         kc::conv_transpose2d_forward(&g, slice_of(&xv), slice_of(&wv), bv.as_deref().map(slice_of), &mut y, par);
         let out = ArrayD::from_shape_vec(IxDyn(&[g.batch, g.c_out, g.h_out(), g.w_out()]), y).expect("sized");
         let mut parents = vec![self, w];
@@ -178,8 +178,9 @@ impl<'t, T: Element> Var<'t, T> {
     }
 }
 
-/// The input and weight gradients of a convolution: each one (if `needs` it) is a fresh
-/// zeroed buffer of its `shape` filled by its kernel call, run concurrently on the current
+/// The input and weight gradients of a convolution: each one (if `needs` it) is a buffer of
+/// its `shape` ([`detaux_kernels::alloc::output_buffer`]: the kernels overwrite it) filled by
+/// its kernel call, run concurrently on the current
 /// rayon pool when `par` is `Rayon` (they are independent, so the pool's threads fill each
 /// other's idle tails), one after the other otherwise. Either way each gradient is computed by
 /// the same code, so the bits do not depend on the choice.
@@ -197,10 +198,10 @@ fn input_and_weight_grads<T: Element>(
     }
 }
 
-/// A zeroed tensor of `shape` (zero-filled in parallel under `par`) filled by `fill`, if `need`.
+/// A tensor of `shape` filled by `fill` (which overwrites every element), if `need`.
 fn filled<T: Element>(par: Par, need: bool, shape: &[usize], fill: impl FnOnce(&mut [T])) -> Option<ArrayD<T>> {
     need.then(|| {
-        let mut buf = detaux_kernels::alloc::zeroed(shape.iter().product(), par);
+        let mut buf = detaux_kernels::alloc::output_buffer(shape.iter().product(), par);
         fill(&mut buf);
         ArrayD::from_shape_vec(IxDyn(shape), buf).expect("sized")
     })

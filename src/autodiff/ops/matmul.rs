@@ -164,7 +164,8 @@ impl<'t, T: Element> Var<'t, T> {
             None => None,
         };
         let par = self.tape.par();
-        let mut out = vec![T::ZERO; n * dout];
+        // Overwritten: by the bias rows (then β = 1), or by the product with β = 0.
+        let mut out = detaux_kernels::alloc::output_buffer(n * dout, par);
         let beta = if let Some(bv) = &bv {
             let b = slice_of(bv);
             for row in out.chunks_mut(dout.max(1)) {
@@ -182,13 +183,13 @@ impl<'t, T: Element> Var<'t, T> {
             let gs = slice_of(g);
             let dx = needs[0].then(|| {
                 // dX = G·W : [n, out]·[out, in]
-                let mut dx = vec![T::ZERO; n * din];
+                let mut dx = detaux_kernels::alloc::output_buffer(n * din, par);
                 gemm_into(gs, false, slice_of(&wv), false, n, dout, din, T::ZERO, &mut dx, par);
                 ArrayD::from_shape_vec(IxDyn(&[n, din]), dx).expect("sized")
             });
             let dw = needs[1].then(|| {
                 // dW = Gᵀ·X : [out, n]·[n, in]
-                let mut dw = vec![T::ZERO; dout * din];
+                let mut dw = detaux_kernels::alloc::output_buffer(dout * din, par);
                 gemm_into(gs, true, slice_of(&xv), false, dout, n, din, T::ZERO, &mut dw, par);
                 ArrayD::from_shape_vec(IxDyn(&[dout, din]), dw).expect("sized")
             });

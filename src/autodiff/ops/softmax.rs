@@ -9,7 +9,7 @@
 //!
 //! Lanes are processed one at a time in index order (deterministic).
 
-use super::{check_axis, fmt_shape};
+use super::{check_axis, fmt_shape, map, slice_of, zip_map};
 use crate::autodiff::{Element, Tensor, Var};
 use crate::error::{Error, Result};
 use ndarray::{ArrayD, Axis, Dimension, IxDyn, Zip};
@@ -138,6 +138,63 @@ impl<'t, T: Element> Var<'t, T> {
                 format!("prediction {} and target {} differ", fmt_shape(&a), fmt_shape(&b)),
             ));
         }
-        Ok(self.sub(target)?.square().mean_all())
+        // One op for `(self − target).square().mean_all()`, with the same arithmetic: the
+        // difference `d` in one pass, `Σ d²` as a blocked dot product (the same products and
+        // additions as the blocked sum of the squares), times `1/N`; backward `gs·(d + d)` with
+        // `gs = g·(1/N)`, and its negation for `target`.
+        let (av, bv) = (self.try_value()?, target.try_value()?);
+        let par = self.tape.par();
+        let d = zip_map(par, &av, &bv, |x, y| x - y);
+        let inv_n = T::ONE / T::from_usize(d.len());
+        let sum_sq = detaux_kernels::reduce::dot_par(slice_of(&d), slice_of(&d), par);
+        let out = ArrayD::from_elem(IxDyn(&[]), sum_sq * inv_n);
+        Ok(self.tape.push_op(out, &[self, target], move |g, needs| {
+            let gs = *g.iter().next().expect("scalar gradient") * inv_n;
+            let ga = map(par, &d, |x| gs * (x + x));
+            let gb = needs[1].then(|| map(par, &ga, |v| -v));
+            vec![needs[0].then_some(ga), gb]
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::autodiff::{Tape, Tensor};
+    use ndarray::{ArrayD, IxDyn};
+
+    /// `(value, ∂a, ∂b)` of `loss(a, b)`, as bits.
+    fn run(
+        a: &Tensor<f32>,
+        b: &Tensor<f32>,
+        loss: impl for<'t> Fn(crate::autodiff::Var<'t, f32>, crate::autodiff::Var<'t, f32>) -> crate::autodiff::Var<'t, f32>,
+    ) -> (u32, Vec<u32>, Vec<u32>) {
+        let tape = Tape::new();
+        let (va, vb) = (tape.leaf(a.clone()), tape.leaf(b.clone()));
+        let l = loss(va, vb);
+        let value = l.scalar().unwrap().to_bits();
+        let g = tape.backward(l).unwrap();
+        let bits = |v| g.wrt(v).unwrap().unwrap().iter().map(|x: &f32| x.to_bits()).collect();
+        (value, bits(va), bits(vb))
+    }
+
+    #[test]
+    fn mse_equals_the_composed_ops_bitwise() {
+        // Below one reduction block, across several (blocked sum), and past the parallel map size.
+        for len in [7, (1 << 14) + 3, 5 * (1 << 14) + 11] {
+            let gen = |seed: u64| {
+                let mut s = seed;
+                ArrayD::from_shape_fn(IxDyn(&[len]), |_| {
+                    s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    ((s >> 40) as f32) / (1u64 << 24) as f32 * 2.0 - 1.0
+                })
+            };
+            let (a, b) = (gen(1), gen(2));
+            for threads in [1, 2] {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                let fused = pool.install(|| run(&a, &b, |x, y| x.mse(y).unwrap()));
+                let composed = pool.install(|| run(&a, &b, |x, y| x.sub(y).unwrap().square().mean_all()));
+                assert!(fused == composed, "len {len}, {threads} threads");
+            }
+        }
     }
 }
