@@ -89,10 +89,11 @@ impl Preset {
     /// hue on every seed but also carries the object's scale better than any other subspace (a
     /// stronger distance term, λ_dist = 3, moves that leak to shape), so the verdict fails; at
     /// 32 × 32 the other subspaces encode the object's geometry and the verdict holds. The
-    /// budget is what fits the hour on two cores: probes of a 30 000-step run's
-    /// epoch-end checkpoints showed the verdict holding from the fifth epoch on, and with the
-    /// whole training split every arm reaches 0.999–1.000 by its fourth or fifth epoch, so six
-    /// stage-3 epochs lose nothing measurable. Every non-principal factor gets an oracle-aux arm.
+    /// budget fits an hour on two cores (47 minutes for the three seeds): probes of a
+    /// 30 000-step run's epoch-end checkpoints showed the verdict holding from the fifth
+    /// epoch on, and with the whole training split every arm reaches 0.999–1.000 by its fourth
+    /// or fifth epoch, so six stage-3 epochs lose nothing measurable. Every non-principal
+    /// factor gets an oracle-aux arm.
     pub fn shapes3d() -> Preset {
         let stage1 = Stage1Config {
             epochs: 10,
