@@ -186,7 +186,7 @@ fn a_one_label_clustering_fails_after_stage1_and_resume_keeps_stage1() {
     let (code, _, err) = detaux(&[&base[..], &["--clustering", "hdbscan:1000"]].concat());
     assert_eq!(code, 2, "{err}");
     let line = err.lines().find(|l| l.starts_with("error: ")).unwrap_or_default().to_string();
-    assert!(line.contains("stage 2 found 1 auxiliary label") && line.contains("--resume"), "{err}");
+    assert!(line.contains("seed 1234: stage 2 found 1 auxiliary label") && line.contains("--resume"), "{err}");
     let stage1 = dir.join("seed-1234").join("stage1.safetensors");
     let before = std::fs::read(&stage1).expect("the finished stage 1 is kept");
     let (code, _, err) = detaux(&[&base[..], &["--clustering", "kmeans:3", "--resume"]].concat());

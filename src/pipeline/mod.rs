@@ -727,9 +727,9 @@ pub(crate) fn prepare_seed(
     observer.on_verdict(seed, &verdict);
     if clustered.classes() < 2 {
         return Err(Error::InvalidData(format!(
-            "stage 2 found {} auxiliary label(s) on subspace {}: nothing to learn beside the principal task \
-             (try another --clustering or --subspace; `run --resume` into the same --out keeps the finished \
-             stage 1)",
+            "seed {seed}: stage 2 found {} auxiliary label(s) on subspace {}: nothing to learn beside the \
+             principal task (try another --clustering or --subspace; `run --resume` into the same --out keeps \
+             the finished stage 1)",
             clustered.classes(),
             choice.chosen
         )));
