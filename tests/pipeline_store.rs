@@ -203,3 +203,40 @@ fn probe_every_epoch_reports_each_epochs_verdict_and_changes_nothing_else() {
         let _ = std::fs::remove_dir_all(d);
     }
 }
+
+/// Fails the training of one stage-3 arm of one seed at its first step.
+struct FailingArm {
+    seed: u64,
+    arm: &'static str,
+}
+struct FailStep(String);
+impl Observer<detaux::mtl::MtlTrainer> for FailStep {
+    fn on_step(&mut self, _: &detaux::mtl::MtlTrainer, _: &detaux::mtl::MtlStep) -> detaux::Result<Control> {
+        Err(Error::InvalidData(self.0.clone()))
+    }
+}
+impl PipelineObserver for FailingArm {
+    fn arm(&mut self, arm: &str, seed: u64) -> Box<dyn Observer<detaux::mtl::MtlTrainer>> {
+        if seed == self.seed && arm == self.arm {
+            Box::new(FailStep(format!("seed {seed} {arm} fails on purpose")))
+        } else {
+            Box::new(detaux::observe::NoObserver)
+        }
+    }
+}
+
+/// Stage-3 arms are jobs of their own (beside other seeds' stage 1): an arm's failure is the
+/// experiment's error, at 1 and 2 threads, not a cancellation or a missing result.
+#[test]
+fn a_failing_arm_is_the_experiments_error() {
+    let mut config = tiny_config();
+    config.seeds = 3;
+    let data = config.load_data().unwrap();
+    let exp = Experiment::new(config).unwrap();
+    for threads in [1, 2] {
+        let pool = detaux::par::ThreadPool::new(threads).unwrap();
+        let mut obs = FailingArm { seed: 1235, arm: "random-aux" };
+        let Err(err) = pool.install(|| exp.run(&data, &mut obs)) else { panic!("a failing arm fails the experiment") };
+        assert!(err.to_string().contains("seed 1235 random-aux fails on purpose"), "{threads} threads: {err}");
+    }
+}
