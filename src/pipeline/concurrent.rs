@@ -143,53 +143,50 @@ impl Wave<'_, '_> {
         }
     }
 
-    /// Runs `job` and posts its result (or error) on the board.
+    /// Runs `job` and posts its result (or error) on the board. A prepared seed's state is
+    /// set before its stage-3 jobs are posted, so a worker never takes one too early.
     fn run(&self, job: Job) {
-        let (i, slot) = match job {
-            Job::Prepare(i) => (i, 0),
-            Job::Learn(i, j) => (i, j + 1),
-        };
-        let seed = self.seeds[i];
         let stopped = Arc::new(AtomicBool::new(false));
         let mut obs = SeedObserver { shared: self.shared, cancel: &self.cancel, stopped: &stopped };
-        let result = match job {
-            Job::Prepare(_) => {
+        match job {
+            Job::Prepare(i) => {
                 let mut st = SeedStore { shared: self.shared };
-                prepare_seed(self.data, self.cfg, seed, &mut obs, &mut st).map(|p| {
-                    let jobs = p.jobs();
-                    // Set once: each seed's prepare job runs once.
-                    let _ = self.prepared[i].set(p);
-                    obs.on_stage(seed, "learn");
-                    let mut b = lock(&self.board);
-                    b.results[i] = (0..jobs).map(|_| None).collect();
-                    b.ready.extend((0..jobs).map(|j| (i, j)));
-                    None
-                })
-            }
-            Job::Learn(_, j) => match self.prepared[i].get() {
-                Some(p) => p.run_job(j, self.data, self.cfg, &mut obs).map(Some),
-                None => Err(Error::InvalidData(format!("seed {seed}: stage-3 job before stage 1"))),
-            },
-        };
-        let mut b = lock(&self.board);
-        if matches!(job, Job::Prepare(_)) {
-            b.preparing -= 1;
-        }
-        match result {
-            Ok(Some(r)) => {
-                if let Some(cell) = b.results[i].get_mut(slot - 1) {
-                    *cell = Some(r);
+                let prepared = prepare_seed(self.data, self.cfg, self.seeds[i], &mut obs, &mut st);
+                let mut b = lock(&self.board);
+                b.preparing -= 1;
+                match prepared {
+                    Ok(p) => {
+                        let jobs = p.jobs();
+                        // Set once: each seed's prepare job runs once.
+                        let _ = self.prepared[i].set(p);
+                        b.results[i] = (0..jobs).map(|_| None).collect();
+                        b.ready.extend((0..jobs).map(|j| (i, j)));
+                    }
+                    Err(e) => self.fail(&mut b, (i, 0), e, &stopped),
                 }
             }
-            Ok(None) => {}
-            Err(e) => {
-                let cancelled = stopped.load(Ordering::SeqCst);
-                if !cancelled {
-                    self.cancel.store(true, Ordering::SeqCst);
+            Job::Learn(i, j) => {
+                let result = match self.prepared[i].get() {
+                    Some(p) => p.run_job(j, self.data, self.cfg, &mut obs),
+                    None => Err(Error::InvalidData(format!("seed {}: stage-3 job before stage 1", self.seeds[i]))),
+                };
+                let mut b = lock(&self.board);
+                match result {
+                    Ok(r) => b.results[i][j] = Some(r),
+                    Err(e) => self.fail(&mut b, (i, j + 1), e, &stopped),
                 }
-                b.errors.push((i, slot, e, cancelled));
             }
         }
+    }
+
+    /// Records the error of job `(seed index, slot)` (prepare = 0, stage-3 job `j` = `j + 1`)
+    /// and, unless the job stopped because of another job's failure, cancels the wave.
+    fn fail(&self, b: &mut Board, (i, slot): (usize, usize), e: Error, stopped: &AtomicBool) {
+        let cancelled = stopped.load(Ordering::SeqCst);
+        if !cancelled {
+            self.cancel.store(true, Ordering::SeqCst);
+        }
+        b.errors.push((i, slot, e, cancelled));
     }
 
     /// The wave's outcomes in seed order, or the lowest seed's own error (not a

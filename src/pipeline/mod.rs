@@ -511,7 +511,6 @@ pub fn run_seed(
     store: &mut dyn Stage1Store,
 ) -> Result<SeedOutcome> {
     let prepared = prepare_seed(data, cfg, seed, observer, store)?;
-    observer.on_stage(seed, "learn");
     let mut results = Vec::with_capacity(prepared.jobs());
     for job in 0..prepared.jobs() {
         results.push(prepared.run_job(job, data, cfg, observer)?);
@@ -630,7 +629,7 @@ impl PreparedSeed {
 }
 
 /// Stages 1 and 2 of one seed (split, disentangle, probe, cluster, the control tasks): the
-/// first half of [`run_seed`].
+/// first half of [`run_seed`]. Ends by announcing the seed's `"learn"` stage.
 pub(crate) fn prepare_seed(
     data: &Dataset,
     cfg: &PipelineConfig,
@@ -753,6 +752,7 @@ pub(crate) fn prepare_seed(
     let tasks = SeedTasks { seed, discovered: aux, pixel_kmeans: Some(pixel), oracle };
     let arms = tasks.arms(data)?;
     let latents = cfg.val_selection.as_ref().map(|_| latents);
+    observer.on_stage(seed, "learn");
     Ok(PreparedSeed {
         splits,
         principal,
